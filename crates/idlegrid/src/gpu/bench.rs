@@ -1,0 +1,169 @@
+//! The standard device score: tiled f32 matrix multiply (GFLOP/s) and buffer copy bandwidth (GB/s),
+//! both run as ordinary jobs through the executor and timed on the GPU where it can.
+//!
+//! Sizes are calibrated from a first small run so that the whole benchmark takes a few seconds at most on
+//! anything from a software rasteriser to a data-centre GPU.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::executor::{Executor, Timing};
+use crate::job::{Access, BufferInit, BufferSpec, Job, JobError, Pass, Verify};
+
+const MATMUL_WGSL: &str = include_str!("../../../../examples/jobs/matmul/matmul.wgsl");
+const COPY_WGSL: &str = "
+@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4<u32>>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x < arrayLength(&src)) { dst[gid.x] = src[gid.x]; }
+}";
+
+/// Time each measured run aims for: long enough to swamp launch costs, short enough to stay polite.
+const TARGET_RUN: Duration = Duration::from_millis(150);
+const RUNS: usize = 3;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchReport {
+    pub adapter: String,
+    pub matmul_gflops: f64,
+    /// Side of the square matrices measured.
+    pub matmul_size: u32,
+    pub copy_gbps: f64,
+    /// Bytes copied per pass measured.
+    pub copy_bytes: u64,
+    pub timing: Timing,
+    /// Wall time of the whole benchmark.
+    pub seconds: f64,
+}
+
+/// Runs the benchmark on the executor's adapter.
+pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
+    let started = Instant::now();
+    let adapter_limits = executor.adapter().limits();
+    let max_binding = adapter_limits
+        .max_storage_buffer_binding_size
+        .min(adapter_limits.max_buffer_size);
+
+    let (matmul_size, matmul_time, timing) =
+        calibrate(executor, 128, max_side(max_binding), matmul_job)?;
+    let flops = 2.0 * f64::from(matmul_size).powi(3);
+
+    let max_vectors = (max_binding / 16).min(u64::from(u32::MAX)) as u32;
+    let (copy_vectors, copy_time, _) =
+        calibrate(executor, 1 << 16, max_vectors.min(1 << 24), copy_job)?;
+    let copy_bytes = u64::from(copy_vectors) * 16;
+
+    Ok(BenchReport {
+        adapter: executor.adapter_info().name.clone(),
+        matmul_gflops: flops / matmul_time.as_secs_f64() / 1e9,
+        matmul_size,
+        // Each element is read once and written once.
+        copy_gbps: 2.0 * copy_bytes as f64 / copy_time.as_secs_f64() / 1e9,
+        copy_bytes,
+        timing,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Grows the problem from `start` until a run takes about `TARGET_RUN` (or `max` is reached), then
+/// returns the size and the median of `RUNS` runs at that size.
+fn calibrate(
+    executor: &mut Executor,
+    start: u32,
+    max: u32,
+    job: fn(u32) -> Job,
+) -> Result<(u32, Duration, Timing), JobError> {
+    let mut size = start.min(max);
+    let (mut time, _) = timed(executor, &job(size))?; // also compiles the shader
+    while time < TARGET_RUN && size < max {
+        // Work grows with the cube of a matrix side and linearly with a copy; doubling is safe for both.
+        size = size.saturating_mul(2).min(max);
+        time = timed(executor, &job(size))?.0;
+    }
+    let mut times = Vec::with_capacity(RUNS);
+    let mut timing = Timing::Wall;
+    for _ in 0..RUNS {
+        let (t, how) = timed(executor, &job(size))?;
+        times.push(t);
+        timing = how;
+    }
+    times.sort();
+    Ok((size, times[RUNS / 2].max(Duration::from_nanos(1)), timing))
+}
+
+fn timed(executor: &mut Executor, job: &Job) -> Result<(Duration, Timing), JobError> {
+    let output = executor.run(job)?;
+    Ok((output.gpu_time, output.timing))
+}
+
+/// Largest matrix side (a multiple of 16) whose three matrices each fit a binding.
+fn max_side(max_binding: u64) -> u32 {
+    let side = ((max_binding / 4) as f64).sqrt() as u32;
+    (side / 16 * 16).clamp(16, 4096)
+}
+
+fn buffer(name: &str, binding: u32, init: BufferInit, access: Access, output: bool) -> BufferSpec {
+    BufferSpec {
+        name: name.into(),
+        binding,
+        init,
+        access,
+        output,
+    }
+}
+
+fn matmul_job(n: u32) -> Job {
+    let bytes = u64::from(n) * u64::from(n) * 4;
+    // Small integers keep the inputs cheap to build; the cost of the multiply does not depend on them.
+    let matrix = |seed: u32| {
+        BufferInit::Bytes(
+            (0..n * n)
+                .flat_map(|i| (((i.wrapping_mul(seed)) % 7) as f32 - 3.0).to_le_bytes())
+                .collect(),
+        )
+    };
+    Job {
+        name: format!("bench-matmul-{n}"),
+        source_name: "matmul.wgsl".into(),
+        wgsl: MATMUL_WGSL.into(),
+        buffers: vec![
+            buffer("a", 0, matrix(31), Access::Read, false),
+            buffer("b", 1, matrix(17), Access::Read, false),
+            buffer("c", 2, BufferInit::Zeros(bytes), Access::ReadWrite, true),
+            buffer(
+                "dims",
+                3,
+                BufferInit::Bytes([n, n, n, 0].iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Access::Uniform,
+                false,
+            ),
+        ],
+        passes: vec![Pass {
+            entry: "main".into(),
+            workgroups: [n.div_ceil(16), n.div_ceil(16), 1],
+        }],
+        verify: Verify::default(),
+        reward: None,
+    }
+}
+
+fn copy_job(vectors: u32) -> Job {
+    let bytes = u64::from(vectors) * 16;
+    Job {
+        name: format!("bench-copy-{bytes}"),
+        source_name: "copy.wgsl".into(),
+        wgsl: COPY_WGSL.into(),
+        buffers: vec![
+            buffer("src", 0, BufferInit::Zeros(bytes), Access::Read, false),
+            buffer("dst", 1, BufferInit::Zeros(bytes), Access::ReadWrite, true),
+        ],
+        passes: vec![Pass {
+            entry: "main".into(),
+            workgroups: [vectors.div_ceil(256), 1, 1],
+        }],
+        verify: Verify::default(),
+        reward: None,
+    }
+}

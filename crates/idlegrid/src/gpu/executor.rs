@@ -1,0 +1,437 @@
+//! The executor: runs a checked job on one adapter, in one submission, and reads its outputs back.
+//!
+//! It keeps one device open between jobs (reopened with larger limits only when a job needs them, and
+//! afresh after a device loss) and caches shader interfaces and pipelines by the BLAKE3 hash of the
+//! source, so a repeated job skips parsing and compilation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wgpu::util::DeviceExt;
+
+use super::adapter::{self, AdapterChoice};
+use super::device::GpuDevice;
+use super::requirements;
+use crate::job::{self, Access, BufferInit, Job, JobError, JobLimits, ShaderInterface};
+
+/// Interfaces kept for repeated jobs; beyond this the cache starts again (jobs rarely vary that much).
+const INTERFACE_CACHE_SIZE: usize = 256;
+
+/// One output buffer, read back after the last pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputBuffer {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub blake3: blake3::Hash,
+}
+
+/// How `JobOutput::gpu_time` was measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// GPU timestamp queries around the passes.
+    Timestamps,
+    /// Wall time from submission to completion (the adapter has no timestamp queries).
+    Wall,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobOutput {
+    pub outputs: Vec<OutputBuffer>,
+    pub gpu_time: Duration,
+    pub timing: Timing,
+    pub adapter: String,
+}
+
+/// Counters a person or a test can read to see what the executor did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExecutorStats {
+    pub jobs_run: u64,
+    pub shader_compilations: u64,
+    pub pipelines_built: u64,
+    pub pipeline_cache_hits: u64,
+    pub devices_opened: u64,
+}
+
+pub struct Executor {
+    adapter: wgpu::Adapter,
+    info: wgpu::AdapterInfo,
+    limits: JobLimits,
+    device: Option<GpuDevice>,
+    interfaces: HashMap<blake3::Hash, Arc<ShaderInterface>>,
+    stats: ExecutorStats,
+}
+
+impl Executor {
+    /// An executor on the adapter `choice` picks, with the default job limits.
+    pub fn new(choice: &AdapterChoice) -> Result<Executor, JobError> {
+        let adapter = adapter::choose(adapter::all_adapters(), choice)?;
+        Ok(Executor::with_adapter(adapter, JobLimits::default()))
+    }
+
+    pub fn with_adapter(adapter: wgpu::Adapter, limits: JobLimits) -> Executor {
+        let info = adapter.get_info();
+        tracing::info!(adapter = %adapter::describe(&info), "executor ready");
+        Executor {
+            adapter,
+            info,
+            limits,
+            device: None,
+            interfaces: HashMap::new(),
+            stats: ExecutorStats::default(),
+        }
+    }
+
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.adapter
+    }
+
+    pub fn limits(&self) -> &JobLimits {
+        &self.limits
+    }
+
+    /// Changes the limits for the jobs that follow (a provider sets each lease's deadline, say).
+    pub fn set_limits(&mut self, limits: JobLimits) {
+        self.limits = limits;
+    }
+
+    pub fn stats(&self) -> ExecutorStats {
+        self.stats
+    }
+
+    /// Checks `job` (without touching the GPU), then runs it and returns its outputs.
+    pub fn run(&mut self, job: &Job) -> Result<JobOutput, JobError> {
+        let source_hash = blake3::hash(job.wgsl.as_bytes());
+        let interface = self.check(job, source_hash)?;
+        let needed = requirements::needed_limits(job, &interface, &self.adapter.limits());
+        requirements::check_adapter(&needed, &self.adapter.limits(), &self.info.name)?;
+        self.ensure_device(&needed)?;
+        let result = self.run_on_device(job, &interface, source_hash);
+        if result.is_err() {
+            self.forget_shader(source_hash);
+        }
+        if let Some(gpu) = &self.device
+            && let Some(reason) = gpu.lost_reason()
+        {
+            tracing::warn!(%reason, "dropping lost device; the next job gets a fresh one");
+            self.device = None;
+            return Err(JobError::DeviceLost(reason));
+        }
+        self.stats.jobs_run += u64::from(result.is_ok());
+        result
+    }
+
+    /// Every check of [`job::check`], with the shader's interface cached by source hash.
+    fn check(
+        &mut self,
+        job: &Job,
+        source_hash: blake3::Hash,
+    ) -> Result<Arc<ShaderInterface>, JobError> {
+        job::check_without_shader(job, &self.limits)?;
+        let interface = match self.interfaces.get(&source_hash) {
+            Some(interface) => Arc::clone(interface),
+            None => {
+                let interface = Arc::new(ShaderInterface::from_wgsl(&job.wgsl, &job.source_name)?);
+                if self.interfaces.len() >= INTERFACE_CACHE_SIZE {
+                    self.interfaces.clear();
+                }
+                self.interfaces.insert(source_hash, Arc::clone(&interface));
+                interface
+            }
+        };
+        job::check_fit(job, &interface)?;
+        Ok(interface)
+    }
+
+    /// Keeps the open device when it already allows `needed`; otherwise opens one that allows both.
+    fn ensure_device(&mut self, needed: &wgpu::Limits) -> Result<(), JobError> {
+        if let Some(gpu) = &self.device
+            && needed.check_limits(&gpu.limits)
+        {
+            return Ok(());
+        }
+        let limits = match &self.device {
+            Some(gpu) => gpu.limits.clone().or_better_values_from(needed),
+            None => needed.clone(),
+        };
+        self.device = None;
+        self.device = Some(GpuDevice::open(&self.adapter, limits)?);
+        self.stats.devices_opened += 1;
+        Ok(())
+    }
+
+    fn forget_shader(&mut self, source_hash: blake3::Hash) {
+        if let Some(gpu) = &mut self.device {
+            gpu.forget(source_hash);
+        }
+    }
+
+    fn run_on_device(
+        &mut self,
+        job: &Job,
+        interface: &ShaderInterface,
+        source_hash: blake3::Hash,
+    ) -> Result<JobOutput, JobError> {
+        let Some(gpu) = self.device.as_mut() else {
+            return Err(JobError::Gpu("no device is open".into()));
+        };
+        let device = gpu.device.clone();
+        let queue = gpu.queue.clone();
+        let timestamps = gpu.timestamps;
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+
+        let (shader, compiled_now) = gpu.shader(source_hash, &job.wgsl, interface);
+        self.stats.shader_compilations += u64::from(compiled_now);
+        let buffers = create_buffers(&device, job);
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("job buffers"),
+            layout: &shader.bind_group_layout,
+            entries: &job
+                .buffers
+                .iter()
+                .zip(&buffers)
+                .map(|(spec, buffer)| wgpu::BindGroupEntry {
+                    binding: spec.binding,
+                    resource: buffer.as_entire_binding(),
+                })
+                .collect::<Vec<_>>(),
+        });
+        let queries = timestamps.then(|| Timestamps::new(&device));
+        let mut encoder =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("job") });
+        let last = job.passes.len() - 1;
+        for (i, pass) in job.passes.iter().enumerate() {
+            let (pipeline, built_now) = shader.pipeline(&device, &pass.entry);
+            self.stats.pipelines_built += u64::from(built_now);
+            self.stats.pipeline_cache_hits += u64::from(!built_now);
+            let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&pass.entry),
+                timestamp_writes: queries.as_ref().and_then(|q| q.writes(i == 0, i == last)),
+            });
+            compute.set_pipeline(pipeline);
+            compute.set_bind_group(0, &bind_group, &[]);
+            let [x, y, z] = pass.workgroups;
+            compute.dispatch_workgroups(x, y, z);
+        }
+        let readbacks: Vec<_> = job
+            .buffers
+            .iter()
+            .zip(&buffers)
+            .filter(|(spec, _)| spec.output)
+            .map(|(spec, buffer)| {
+                let staging = staging_buffer(&device, &spec.name, buffer.size());
+                encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+                (spec.name.clone(), staging)
+            })
+            .collect();
+        if let Some(queries) = &queries {
+            queries.resolve(&mut encoder);
+        }
+        let submitted_at = Instant::now();
+        let submission = queue.submit([encoder.finish()]);
+        let mapped = map_all(
+            readbacks
+                .iter()
+                .map(|(_, b)| b)
+                .chain(queries.as_ref().map(|q| &q.readback)),
+        );
+
+        let scope_error = pollster::block_on(out_of_memory.pop())
+            .or_else(|| pollster::block_on(validation.pop()));
+        if let Some(error) = scope_error
+            .map(|e| e.to_string())
+            .or_else(|| gpu.take_uncaptured().into_iter().next())
+        {
+            return Err(JobError::Gpu(first_line(&error)));
+        }
+        match device.poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: Some(self.limits.deadline),
+        }) {
+            Ok(_) => {}
+            Err(wgpu::PollError::Timeout) => {
+                // The GPU may still be busy with the job; this device cannot be trusted for the next one.
+                self.device = None;
+                return Err(JobError::Deadline(self.limits.deadline));
+            }
+            Err(e) => return Err(JobError::Gpu(e.to_string())),
+        }
+        let wall = submitted_at.elapsed();
+        mapped.wait()?;
+
+        let outputs = readbacks
+            .iter()
+            .map(|(name, staging)| {
+                let bytes = read_mapped(staging)?;
+                Ok(OutputBuffer {
+                    name: name.clone(),
+                    blake3: blake3::hash(&bytes),
+                    bytes,
+                })
+            })
+            .collect::<Result<Vec<_>, JobError>>()?;
+        let gpu_time = match &queries {
+            Some(q) => q.elapsed(queue.get_timestamp_period())?,
+            None => wall,
+        };
+        Ok(JobOutput {
+            outputs,
+            gpu_time,
+            timing: if queries.is_some() {
+                Timing::Timestamps
+            } else {
+                Timing::Wall
+            },
+            adapter: self.info.name.clone(),
+        })
+    }
+}
+
+fn create_buffers(device: &wgpu::Device, job: &Job) -> Vec<wgpu::Buffer> {
+    job.buffers
+        .iter()
+        .map(|spec| {
+            let usage = match spec.access {
+                Access::Uniform => wgpu::BufferUsages::UNIFORM,
+                Access::Read | Access::ReadWrite => wgpu::BufferUsages::STORAGE,
+            } | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST;
+            match &spec.init {
+                BufferInit::Bytes(bytes) => {
+                    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&spec.name),
+                        contents: bytes,
+                        usage,
+                    })
+                }
+                // wgpu zero-fills new buffers.
+                BufferInit::Zeros(size) => device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&spec.name),
+                    size: *size,
+                    usage,
+                    mapped_at_creation: false,
+                }),
+            }
+        })
+        .collect()
+}
+
+fn staging_buffer(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Outstanding `map_async` requests, checked once the device has been polled.
+struct Mapping {
+    results: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+    count: usize,
+}
+
+fn map_all<'a>(buffers: impl Iterator<Item = &'a wgpu::Buffer>) -> Mapping {
+    let (sender, results) = mpsc::channel();
+    let mut count = 0;
+    for buffer in buffers {
+        let sender = sender.clone();
+        buffer.map_async(wgpu::MapMode::Read, .., move |result| {
+            // The receiver outlives every callback, which run inside `poll`.
+            let _ = sender.send(result);
+        });
+        count += 1;
+    }
+    Mapping { results, count }
+}
+
+impl Mapping {
+    fn wait(self) -> Result<(), JobError> {
+        for _ in 0..self.count {
+            match self.results.recv_timeout(Duration::from_secs(1)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(JobError::Gpu(format!("reading results back failed: {e}")));
+                }
+                Err(_) => return Err(JobError::Gpu("reading results back did not finish".into())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_mapped(buffer: &wgpu::Buffer) -> Result<Vec<u8>, JobError> {
+    let bytes = buffer
+        .get_mapped_range(..)
+        .map_err(|e| JobError::Gpu(format!("reading results back failed: {e}")))?
+        .to_vec();
+    buffer.unmap();
+    Ok(bytes)
+}
+
+/// Two timestamps: the start of the first pass and the end of the last.
+struct Timestamps {
+    set: wgpu::QuerySet,
+    resolved: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+impl Timestamps {
+    const BYTES: u64 = 16;
+
+    fn new(device: &wgpu::Device) -> Timestamps {
+        Timestamps {
+            set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("job time"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolved: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("job time"),
+                size: Self::BYTES,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            readback: staging_buffer(device, "job time", Self::BYTES),
+        }
+    }
+
+    /// The writes for one pass: none for the passes between the first and the last.
+    fn writes(&self, first: bool, last: bool) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        (first || last).then_some(wgpu::ComputePassTimestampWrites {
+            query_set: &self.set,
+            beginning_of_pass_write_index: first.then_some(0),
+            end_of_pass_write_index: last.then_some(1),
+        })
+    }
+
+    fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.resolve_query_set(&self.set, 0..2, &self.resolved, 0);
+        encoder.copy_buffer_to_buffer(&self.resolved, 0, &self.readback, 0, Self::BYTES);
+    }
+
+    fn elapsed(&self, period_ns: f32) -> Result<Duration, JobError> {
+        let bytes = read_mapped(&self.readback)?;
+        let tick =
+            |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let ticks = tick(1).saturating_sub(tick(0));
+        Ok(Duration::from_nanos(
+            (ticks as f64 * f64::from(period_ns)) as u64,
+        ))
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

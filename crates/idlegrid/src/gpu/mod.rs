@@ -1,0 +1,15 @@
+//! The GPU: choosing an adapter, running jobs on it, describing the hardware, and scoring it.
+
+mod adapter;
+mod bench;
+mod device;
+mod executor;
+mod probe;
+mod requirements;
+
+pub use adapter::{AdapterChoice, describe as describe_adapter};
+pub use bench::{BenchReport, bench};
+pub use executor::{Executor, ExecutorStats, JobOutput, OutputBuffer, Timing};
+pub use probe::{
+    AdapterReport, CpuReport, GpuUsage, HardwareReport, KeyLimits, MemoryReport, probe,
+};

@@ -1,0 +1,195 @@
+//! Jobs: what a WGSL compute job is, how it is read from a TOML file, how it travels on the wire, and the
+//! checks that refuse a bad job before it reaches a GPU.
+//!
+//! A `Job` is self-contained: its shader source and its buffers' initial bytes are inside it, so the
+//! same value can be run locally, sent to a pool, or hashed.
+
+mod check;
+mod error;
+mod file;
+mod interface;
+mod limits;
+
+use serde::{Deserialize, Serialize};
+
+use crate::amount::Amount;
+
+pub use check::{check, check_fit, check_without_shader};
+pub use error::{JobError, WgslError};
+pub use interface::{BindingKind, ShaderBinding, ShaderEntryPoint, ShaderInterface};
+pub use limits::JobLimits;
+
+/// A WGSL compute job: one shader, the buffers bound to it, and the passes run over them in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub name: String,
+    /// Where the shader came from ("collatz.wgsl", or "job.toml" for inline source); used in errors.
+    pub source_name: String,
+    pub wgsl: String,
+    pub buffers: Vec<BufferSpec>,
+    pub passes: Vec<Pass>,
+    pub verify: Verify,
+    pub reward: Option<Amount>,
+}
+
+/// One buffer bound at `@group(0) @binding(binding)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BufferSpec {
+    pub name: String,
+    pub binding: u32,
+    pub init: BufferInit,
+    pub access: Access,
+    /// Read back and returned after the last pass.
+    pub output: bool,
+}
+
+/// A buffer's initial contents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum BufferInit {
+    Bytes(Vec<u8>),
+    /// Zero-filled; kept as a size so that a huge buffer can be refused without allocating it.
+    Zeros(u64),
+}
+
+/// How the job lets the shader use a buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    #[default]
+    ReadWrite,
+    Read,
+    Uniform,
+}
+
+/// One dispatch of an entry point.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pass {
+    pub entry: String,
+    pub workgroups: [u32; 3],
+}
+
+/// How a pool checks the job's results.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verify {
+    /// Independent providers that must agree.
+    pub replicas: u32,
+    /// 0 means bit-exact; otherwise the largest relative error allowed between f32 outputs.
+    pub tolerance: f64,
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Verify {
+            replicas: 1,
+            tolerance: 0.0,
+        }
+    }
+}
+
+impl BufferInit {
+    pub fn size(&self) -> u64 {
+        match self {
+            BufferInit::Bytes(bytes) => bytes.len() as u64,
+            BufferInit::Zeros(size) => *size,
+        }
+    }
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::ReadWrite => "read_write",
+            Access::Read => "read",
+            Access::Uniform => "uniform",
+        }
+    }
+}
+
+impl Job {
+    /// Reads a job file, with the files it names, refusing anything over `limits` before reading it.
+    pub fn load(path: &std::path::Path, limits: &JobLimits) -> Result<Job, JobError> {
+        file::load(path, limits)
+    }
+
+    /// Compact binary form for the network (postcard).
+    pub fn to_wire(&self) -> Vec<u8> {
+        // Serializing plain owned data into a Vec cannot fail.
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decodes the wire form. The result is not yet checked: run [`check`] before trusting it.
+    pub fn from_wire(bytes: &[u8]) -> Result<Job, JobError> {
+        postcard::from_bytes(bytes).map_err(|e| JobError::Wire(e.to_string()))
+    }
+
+    /// BLAKE3 of the wire form: the same job always has the same id.
+    pub fn content_hash(&self) -> blake3::Hash {
+        blake3::hash(&self.to_wire())
+    }
+
+    pub fn outputs(&self) -> impl Iterator<Item = &BufferSpec> {
+        self.buffers.iter().filter(|b| b.output)
+    }
+
+    /// Total bytes of all buffers, saturating so that hostile sizes cannot overflow.
+    pub fn total_buffer_bytes(&self) -> u64 {
+        self.buffers
+            .iter()
+            .fold(0u64, |sum, b| sum.saturating_add(b.init.size()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Job {
+        Job {
+            name: "sample".into(),
+            source_name: "sample.wgsl".into(),
+            wgsl: "@compute @workgroup_size(1) fn main() {}".into(),
+            buffers: vec![BufferSpec {
+                name: "data".into(),
+                binding: 0,
+                init: BufferInit::Bytes(vec![1, 2, 3, 4]),
+                access: Access::ReadWrite,
+                output: true,
+            }],
+            passes: vec![Pass {
+                entry: "main".into(),
+                workgroups: [1, 1, 1],
+            }],
+            verify: Verify::default(),
+            reward: Some(Amount::from_micros(500)),
+        }
+    }
+
+    #[test]
+    fn wire_form_round_trips_and_is_compact() {
+        let job = sample();
+        let wire = job.to_wire();
+        assert_eq!(Job::from_wire(&wire).unwrap(), job);
+        // The bytes travel one byte each, not as a list of numbers.
+        assert!(wire.len() < job.wgsl.len() + 64, "{} bytes", wire.len());
+    }
+
+    #[test]
+    fn truncated_wire_bytes_are_an_error_not_a_panic() {
+        let wire = sample().to_wire();
+        for cut in 0..wire.len() {
+            assert!(
+                matches!(Job::from_wire(&wire[..cut]), Err(JobError::Wire(_))),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn content_hash_changes_with_the_content() {
+        let a = sample();
+        let mut b = sample();
+        b.passes[0].workgroups = [2, 1, 1];
+        assert_eq!(a.content_hash(), sample().content_hash());
+        assert_ne!(a.content_hash(), b.content_hash());
+    }
+}

@@ -1,0 +1,18 @@
+//! Idlegrid's engine: WGSL compute jobs run on wgpu, and everything a provider, a pool and a submitter
+//! share. It knows nothing of the desktop app; the app and the `idlegrid` command both call this API.
+//!
+//! ```no_run
+//! use idlegrid::{AdapterChoice, Executor, Job, JobLimits};
+//! let job = Job::load("examples/jobs/matmul/job.toml".as_ref(), &JobLimits::default())?;
+//! let output = Executor::new(&AdapterChoice::default())?.run(&job)?;
+//! println!("{} in {:?}", output.outputs[0].blake3, output.gpu_time);
+//! # Ok::<(), idlegrid::JobError>(())
+//! ```
+
+pub mod amount;
+pub mod gpu;
+pub mod job;
+
+pub use amount::Amount;
+pub use gpu::{AdapterChoice, BenchReport, Executor, HardwareReport, JobOutput, bench, probe};
+pub use job::{Job, JobError, JobLimits};
