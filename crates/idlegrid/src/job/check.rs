@@ -101,7 +101,7 @@ fn check_buffers(job: &Job) -> Result<(), JobError> {
             ));
         }
         let size = buffer.init.size();
-        if size == 0 || size % 4 != 0 {
+        if size == 0 || !size.is_multiple_of(4) {
             return refuse(format!(
                 "buffer `{}` is {size} bytes; a size must be a positive multiple of 4",
                 buffer.name
@@ -172,12 +172,15 @@ pub fn check_fit(job: &Job, interface: &ShaderInterface) -> Result<(), JobError>
 }
 
 fn check_access(access: Access, binding: &ShaderBinding, buffer: &str) -> Result<(), JobError> {
-    let fits = match (binding.kind, access) {
-        (BindingKind::Uniform, Access::Uniform) => true,
-        (BindingKind::Storage { read_only: false }, Access::ReadWrite) => true,
-        (BindingKind::Storage { read_only: true }, Access::Read | Access::ReadWrite) => true,
-        _ => false,
-    };
+    let fits = matches!(
+        (binding.kind, access),
+        (BindingKind::Uniform, Access::Uniform)
+            | (BindingKind::Storage { read_only: false }, Access::ReadWrite)
+            | (
+                BindingKind::Storage { read_only: true },
+                Access::Read | Access::ReadWrite
+            )
+    );
     if fits {
         return Ok(());
     }

@@ -1,0 +1,205 @@
+//! The `idlegrid` command as a person or a script uses it: outputs on disk, JSON summaries, and errors
+//! that are one line on stderr with a non-zero exit.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::repo_root;
+use serde_json::Value;
+
+fn idlegrid(args: &[&str]) -> Output {
+    // A desktop session has a runtime dir; without one Mesa prints warnings that are not ours.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idlegrid"));
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|dir| dir.is_empty()) {
+        let runtime = std::env::temp_dir().join("idlegrid-test-runtime");
+        std::fs::create_dir_all(&runtime).unwrap();
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        command.env("XDG_RUNTIME_DIR", &runtime);
+    }
+    command
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap()
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+/// The single line of stderr of a failed command.
+fn error_line(output: &Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    stderr.trim_end().to_owned()
+}
+
+#[test]
+fn run_writes_each_output_and_summarises_it_as_json() {
+    let out = tempfile::tempdir().unwrap();
+    let output = idlegrid(&[
+        "run",
+        "examples/jobs/nearest/job.toml",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--json",
+    ]);
+    let summary = stdout_json(&output);
+    let outputs = summary["outputs"].as_array().unwrap();
+    let names: Vec<_> = outputs
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["nearest", "distance"]);
+    for o in outputs {
+        let written = std::fs::read(
+            out.path()
+                .join(format!("{}.bin", o["name"].as_str().unwrap())),
+        )
+        .unwrap();
+        assert_eq!(o["bytes"].as_u64().unwrap(), written.len() as u64);
+        assert_eq!(
+            o["blake3"].as_str().unwrap(),
+            blake3::hash(&written).to_hex().as_str()
+        );
+    }
+    assert!(summary["gpu_ms"].as_f64().unwrap() > 0.0);
+    assert!(!summary["adapter"].as_str().unwrap().is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+}
+
+#[test]
+fn run_without_json_says_what_it_wrote() {
+    let out = tempfile::tempdir().unwrap();
+    let output = idlegrid(&[
+        "run",
+        "examples/jobs/matmul/job.toml",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("matmul ran on "), "{text}");
+    assert!(text.contains("c  30720 bytes  blake3 "), "{text}");
+    assert!(out.path().join("c.bin").exists());
+}
+
+#[test]
+fn bad_wgsl_is_one_located_line_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.toml"),
+        "name = \"bad\"\nshader = \"k.wgsl\"\n[[buffers]]\nname = \"x\"\nbinding = 0\nzeros = 16\noutput = true\n\
+         [[passes]]\nentry = \"main\"\nworkgroups = [1]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("k.wgsl"),
+        "@compute @workgroup_size(1)\nfn main() {\n  let y = nope;\n}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = idlegrid(&[
+        "run",
+        dir.path().join("job.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let line = error_line(&output);
+    assert!(
+        line.starts_with("error: k.wgsl:3:11: invalid WGSL: "),
+        "{line}"
+    );
+    assert!(line.ends_with("(in `let y = nope;`)"), "{line}");
+    assert!(
+        !out.exists(),
+        "a refused job must not create its output folder"
+    );
+}
+
+#[test]
+fn missing_job_file_and_unknown_adapter_are_one_line_each() {
+    let line = error_line(&idlegrid(&[
+        "run",
+        "no/such/job.toml",
+        "--out",
+        "/tmp/unused",
+    ]));
+    assert!(
+        line.starts_with("error: cannot read no/such/job.toml: "),
+        "{line}"
+    );
+    let line = error_line(&idlegrid(&[
+        "run",
+        "examples/jobs/matmul/job.toml",
+        "--out",
+        "/tmp/unused",
+        "--adapter",
+        "zzz",
+    ]));
+    assert!(
+        line.starts_with("error: no GPU adapter found named like \"zzz\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn probe_describes_adapters_cpu_and_memory() {
+    let report = stdout_json(&idlegrid(&["probe", "--json"]));
+    let adapters = report["adapters"].as_array().unwrap();
+    assert!(!adapters.is_empty());
+    for a in adapters {
+        for key in ["name", "vendor", "backend", "device_type", "driver"] {
+            assert!(a[key].is_string(), "{key} in {a}");
+        }
+        assert!(a["limits"]["max_buffer_size"].as_u64().unwrap() > 0);
+    }
+    assert!(report["cpu"]["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(report["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert!(report["gpus"].is_array());
+    let text = String::from_utf8(idlegrid(&["probe"]).stdout).unwrap();
+    assert!(text.starts_with("GPU adapters:\n"), "{text}");
+}
+
+#[test]
+fn bench_scores_the_adapter() {
+    let report = stdout_json(&idlegrid(&["bench", "--json"]));
+    assert!(report["matmul_gflops"].as_f64().unwrap() > 0.0);
+    assert!(report["copy_gbps"].as_f64().unwrap() > 0.0);
+    assert!(report["matmul_size"].as_u64().unwrap() >= 128);
+    assert!(report["copy_bytes"].as_u64().unwrap() >= 1 << 20);
+    assert!(["timestamps", "wall"].contains(&report["timing"].as_str().unwrap()));
+}
+
+#[test]
+fn version_and_usage_errors() {
+    let output = idlegrid(&["--version"]);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        format!("idlegrid {}", env!("CARGO_PKG_VERSION"))
+    );
+    let output = idlegrid(&["frobnicate"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(Path::new(env!("CARGO_BIN_EXE_idlegrid")).exists());
+}
