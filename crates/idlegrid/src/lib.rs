@@ -10,9 +10,18 @@
 //! ```
 
 pub mod amount;
+pub mod blobs;
+pub mod client;
 pub mod gpu;
+pub mod identity;
 pub mod job;
+pub mod ledger;
+pub mod pool;
+pub mod protocol;
+pub mod provider;
+pub mod statement;
 
 pub use amount::Amount;
 pub use gpu::{AdapterChoice, BenchReport, Executor, HardwareReport, JobOutput, bench, probe};
+pub use identity::{Identity, KeyStore};
 pub use job::{Job, JobError, JobLimits};

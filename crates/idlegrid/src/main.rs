@@ -40,6 +40,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print this machine's identity: its public key (the iroh endpoint id)
+    Id {
+        /// Data dir whose identity to print (default: ~/.local/share/idlegrid or the platform's own)
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
     /// Score this machine's GPU: matrix multiply GFLOP/s and memory copy GB/s
     Bench {
         #[arg(long, value_name = "NAME")]
@@ -95,6 +101,13 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Probe { json } => {
             let report = idlegrid::probe();
             print(json, &report, || describe_hardware(&report))
+        }
+        Command::Id { data } => {
+            let data = data.unwrap_or_else(idlegrid::identity::default_data_dir);
+            let identity =
+                idlegrid::Identity::load_or_create(&data, &idlegrid::KeyStore::from_env())?;
+            println!("{}", identity.public());
+            Ok(())
         }
         Command::Bench { adapter, json } => {
             let mut executor = Executor::new(&AdapterChoice::from_flag_or_env(adapter))?;

@@ -311,13 +311,15 @@ fn create_buffers(device: &wgpu::Device, job: &Job) -> Vec<wgpu::Buffer> {
                         usage,
                     })
                 }
-                // wgpu zero-fills new buffers.
-                BufferInit::Zeros(size) => device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&spec.name),
-                    size: *size,
-                    usage,
-                    mapped_at_creation: false,
-                }),
+                // wgpu zero-fills new buffers; a blob not yet fetched was refused by the checks.
+                BufferInit::Zeros(size) | BufferInit::Blob { size, .. } => {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(&spec.name),
+                        size: *size,
+                        usage,
+                        mapped_at_creation: false,
+                    })
+                }
             }
         })
         .collect()

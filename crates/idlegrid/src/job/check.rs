@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use naga::ShaderStage;
 
 use super::error::bytes;
-use super::{Access, BindingKind, Job, JobError, JobLimits, ShaderBinding, ShaderInterface};
+use super::{
+    Access, BindingKind, BufferInit, Job, JobError, JobLimits, ShaderBinding, ShaderInterface,
+};
 
 /// Checks `job` against `limits` and its own shader, returning the shader's interface.
 pub fn check(job: &Job, limits: &JobLimits) -> Result<ShaderInterface, JobError> {
@@ -19,7 +21,33 @@ pub fn check(job: &Job, limits: &JobLimits) -> Result<ShaderInterface, JobError>
 /// The checks that need no shader: limits, buffer names, sizes and outputs.
 pub fn check_without_shader(job: &Job, limits: &JobLimits) -> Result<(), JobError> {
     check_limits(job, limits)?;
-    check_buffers(job)
+    check_buffers(job)?;
+    check_inputs_present(job)
+}
+
+/// Every check a pool can make on a manifest, whose large inputs are still blob references: all of
+/// [`check`] except that the inputs are present.
+pub fn check_manifest(job: &Job, limits: &JobLimits) -> Result<ShaderInterface, JobError> {
+    check_limits(job, limits)?;
+    check_buffers(job)?;
+    let interface = ShaderInterface::from_wgsl(&job.wgsl, &job.source_name)?;
+    check_fit(job, &interface)?;
+    Ok(interface)
+}
+
+/// A job whose inputs are still blob references (a manifest) cannot run yet.
+fn check_inputs_present(job: &Job) -> Result<(), JobError> {
+    match job
+        .buffers
+        .iter()
+        .find(|b| matches!(b.init, BufferInit::Blob { .. }))
+    {
+        Some(buffer) => Err(JobError::Interface(format!(
+            "buffer `{}`: its input has not been fetched yet",
+            buffer.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn check_limits(job: &Job, limits: &JobLimits) -> Result<(), JobError> {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::amount::Amount;
 
-pub use check::{check, check_fit, check_without_shader};
+pub use check::{check, check_fit, check_manifest, check_without_shader};
 pub use error::{JobError, WgslError};
 pub use interface::{BindingKind, ShaderBinding, ShaderEntryPoint, ShaderInterface};
 pub use limits::JobLimits;
@@ -49,7 +49,17 @@ pub enum BufferInit {
     Bytes(Vec<u8>),
     /// Zero-filled; kept as a size so that a huge buffer can be refused without allocating it.
     Zeros(u64),
+    /// Bytes named by their BLAKE3 hash, sent apart from the job so that a provider that already has
+    /// them is not sent them again. Replaced by `Bytes` (see [`Job::with_blobs`]) before the job runs.
+    Blob {
+        hash: [u8; 32],
+        size: u64,
+    },
 }
+
+/// Inputs at least this large travel as blobs; smaller ones stay inline, where a round trip costs more
+/// than the bytes.
+pub const INLINE_INPUT_BYTES: usize = 1024;
 
 /// How the job lets the shader use a buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +100,7 @@ impl BufferInit {
     pub fn size(&self) -> u64 {
         match self {
             BufferInit::Bytes(bytes) => bytes.len() as u64,
-            BufferInit::Zeros(size) => *size,
+            BufferInit::Zeros(size) | BufferInit::Blob { size, .. } => *size,
         }
     }
 }
@@ -125,6 +135,66 @@ impl Job {
     /// BLAKE3 of the wire form: the same job always has the same id.
     pub fn content_hash(&self) -> blake3::Hash {
         blake3::hash(&self.to_wire())
+    }
+
+    /// Moves every large input out of the job as a content-addressed blob: the manifest that travels
+    /// first, and the blobs (hash and bytes) fetched only by those who lack them.
+    pub fn into_manifest(mut self) -> (Job, Vec<(blake3::Hash, Vec<u8>)>) {
+        let mut blobs = Vec::new();
+        for buffer in &mut self.buffers {
+            if let BufferInit::Bytes(bytes) = &mut buffer.init
+                && bytes.len() >= INLINE_INPUT_BYTES
+            {
+                let bytes = std::mem::take(bytes);
+                let hash = blake3::hash(&bytes);
+                buffer.init = BufferInit::Blob {
+                    hash: *hash.as_bytes(),
+                    size: bytes.len() as u64,
+                };
+                if !blobs.iter().any(|(h, _)| *h == hash) {
+                    blobs.push((hash, bytes));
+                }
+            }
+        }
+        (self, blobs)
+    }
+
+    /// The blobs a manifest names, each once.
+    pub fn blob_refs(&self) -> Vec<(blake3::Hash, u64)> {
+        let mut refs: Vec<(blake3::Hash, u64)> = Vec::new();
+        for buffer in &self.buffers {
+            if let BufferInit::Blob { hash, size } = buffer.init {
+                let hash = blake3::Hash::from_bytes(hash);
+                if !refs.iter().any(|(h, _)| *h == hash) {
+                    refs.push((hash, size));
+                }
+            }
+        }
+        refs
+    }
+
+    /// Puts the blobs back: `blob` gives the bytes for a hash. A blob whose bytes do not hash to its
+    /// name, or are missing, is an error naming the buffer.
+    pub fn with_blobs(
+        mut self,
+        mut blob: impl FnMut(&blake3::Hash) -> Option<Vec<u8>>,
+    ) -> Result<Job, JobError> {
+        for buffer in &mut self.buffers {
+            if let BufferInit::Blob { hash, size } = buffer.init {
+                let hash = blake3::Hash::from_bytes(hash);
+                let missing = |why: &str| JobError::Format {
+                    file: self.name.clone(),
+                    key: format!("buffers.{}", buffer.name),
+                    message: format!("input {} {why}", &hash.to_hex()[..16]),
+                };
+                let bytes = blob(&hash).ok_or_else(|| missing("is missing"))?;
+                if bytes.len() as u64 != size || blake3::hash(&bytes) != hash {
+                    return Err(missing("does not match its hash"));
+                }
+                buffer.init = BufferInit::Bytes(bytes);
+            }
+        }
+        Ok(self)
     }
 
     pub fn outputs(&self) -> impl Iterator<Item = &BufferSpec> {
@@ -182,6 +252,40 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn large_inputs_travel_as_blobs_and_come_back() {
+        let mut job = sample();
+        let big: Vec<u8> = (0..4096u32).flat_map(|v| v.to_le_bytes()).collect();
+        job.buffers.push(BufferSpec {
+            name: "big".into(),
+            binding: 1,
+            init: BufferInit::Bytes(big.clone()),
+            access: Access::Read,
+            output: false,
+        });
+        let (manifest, blobs) = job.clone().into_manifest();
+        assert_eq!(blobs.len(), 1);
+        assert_eq!(
+            manifest.blob_refs(),
+            vec![(blake3::hash(&big), big.len() as u64)]
+        );
+        // The small buffer stays inline; the manifest is small.
+        assert_eq!(manifest.buffers[0].init, job.buffers[0].init);
+        assert!(manifest.to_wire().len() < 200);
+        let restored = manifest
+            .clone()
+            .with_blobs(|h| blobs.iter().find(|(b, _)| b == h).map(|(_, v)| v.clone()))
+            .unwrap();
+        assert_eq!(restored, job);
+        let wrong = manifest.with_blobs(|_| Some(vec![0; big.len()]));
+        assert!(
+            wrong
+                .unwrap_err()
+                .to_string()
+                .contains("does not match its hash")
+        );
     }
 
     #[test]

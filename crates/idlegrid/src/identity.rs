@@ -1,0 +1,677 @@
+//! This machine's identity: the iroh secret key its endpoints are known by.
+//!
+//! Pools pay providers and trust submitters by public key, so losing the secret key loses the money
+//! and reputation attached to it, and a key that silently changes is the same loss. The key is kept
+//! in the OS keyring (Secret Service, Keychain, Credential Manager), one entry per data dir, so
+//! several providers or pools on one machine are different identities. Where no keyring can be
+//! reached, it is kept in `DATA_DIR/identity.key`, readable only by its owner, and a warning says so.
+//!
+//! `identity.key` holds the 32 secret bytes as 64 lowercase hex digits and a newline: a person can
+//! back it up, compare it or move it between machines with any text tool.
+//! `.identity.lock` next to it serialises processes that start at once on a new data dir.
+//!
+//! Keyring calls block (the Secret Service is D-Bus round trips): async callers should use
+//! `spawn_blocking`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use iroh::{PublicKey, SecretKey};
+use keyring_core::{Entry, Error as KeyringError};
+
+/// The keyring service every identity entry is filed under.
+pub const KEYRING_SERVICE: &str = "idlegrid";
+/// The fallback file in the data dir, used when it exists and written when no keyring is reachable.
+pub const KEY_FILE: &str = "identity.key";
+/// Set to `file` to keep the key in [`KEY_FILE`] and never touch the OS keyring.
+pub const KEYSTORE_ENV: &str = "IDLEGRID_KEYSTORE";
+
+const LOCK_FILE: &str = ".identity.lock";
+const KEY_LEN: usize = 32;
+
+/// This machine's secret key, and where it is kept.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    secret: SecretKey,
+    kept_in: KeptIn,
+}
+
+/// Where an [`Identity`]'s secret key is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeptIn {
+    /// The OS keyring, under service [`KEYRING_SERVICE`] and user `identity:DATA_DIR`.
+    Keyring,
+    /// A file readable only by its owner.
+    File(PathBuf),
+}
+
+/// Where keys may be kept.
+#[derive(Clone, Debug)]
+pub enum KeyStore {
+    /// The platform's keyring, falling back to a file where none is reachable.
+    Native,
+    /// This credential store (tests use `keyring_core::mock::Store`), falling back to a file.
+    Store(Arc<keyring_core::api::CredentialStore>),
+    /// Only the file: for tests and CI, which must never touch a person's keyring.
+    FileOnly,
+}
+
+impl KeyStore {
+    /// [`KeyStore::FileOnly`] when `IDLEGRID_KEYSTORE=file`, otherwise [`KeyStore::Native`].
+    pub fn from_env() -> KeyStore {
+        match std::env::var(KEYSTORE_ENV) {
+            Ok(value) if value.trim().eq_ignore_ascii_case("file") => KeyStore::FileOnly,
+            _ => KeyStore::Native,
+        }
+    }
+}
+
+// Keyring errors are written into the message rather than chained as a source: their Display already
+// repeats the platform error they wrap, and the command prints the whole chain.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("cannot use the data dir {}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the identity key file {}", path.display())]
+    ReadKeyFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "the identity key file {} is malformed ({reason}); it was left untouched: restore it from a \
+         backup, or move it away to make a new identity",
+        path.display()
+    )]
+    MalformedKeyFile { path: PathBuf, reason: String },
+    #[error("cannot write the identity key file {}", path.display())]
+    WriteKeyFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "cannot read the identity from the OS keyring (service \"{KEYRING_SERVICE}\", user \
+         \"{user}\"): {cause}; unlock the keyring and try again"
+    )]
+    KeyringRead { user: String, cause: KeyringError },
+    #[error(
+        "the OS keyring entry (service \"{KEYRING_SERVICE}\", user \"{user}\") holds {len} bytes, \
+         not a {KEY_LEN}-byte identity key; it was left untouched"
+    )]
+    MalformedKeyringEntry { user: String, len: usize },
+}
+
+/// `DATA_DIR/idlegrid` (for example `~/.local/share/idlegrid`), or `./idlegrid-data` where the
+/// platform has no data dir.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .map(|dir| dir.join("idlegrid"))
+        .unwrap_or_else(|| PathBuf::from("./idlegrid-data"))
+}
+
+impl Identity {
+    /// The identity of `data_dir`: the key in its `identity.key` if there is one, else the one in the
+    /// keyring, else a new key, saved in the keyring or (where none is reachable) in `identity.key`.
+    ///
+    /// An existing key is never replaced: a malformed file or keyring entry, or a keyring that holds
+    /// an entry but refuses to read it, is an error.
+    pub fn load_or_create(data_dir: &Path, store: &KeyStore) -> Result<Identity, IdentityError> {
+        create_private_dir(data_dir).map_err(|source| IdentityError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        // Canonical, so `--data x` and `--data ./x` are one identity and one keyring entry.
+        let data_dir = fs::canonicalize(data_dir).map_err(|source| IdentityError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        // Two processes starting at once on a new data dir must not each make a key.
+        let _lock = lock(&data_dir)?;
+
+        let key_file = data_dir.join(KEY_FILE);
+        if let Some(secret) = read_key_file(&key_file)? {
+            return Ok(Identity {
+                secret,
+                kept_in: KeptIn::File(key_file),
+            });
+        }
+
+        let user = keyring_user(&data_dir);
+        let entry = match open_entry(store, &user) {
+            Ok(entry) => entry,
+            Err(reason) => return create_in_file(&key_file, &reason),
+        };
+        match entry.get_secret() {
+            Ok(bytes) => {
+                return Ok(Identity {
+                    secret: key_from_keyring(&bytes, &user)?,
+                    kept_in: KeptIn::Keyring,
+                });
+            }
+            Err(KeyringError::NoEntry) => {}
+            Err(KeyringError::NoDefaultStore) => {
+                return create_in_file(&key_file, &KeyringError::NoDefaultStore.to_string());
+            }
+            // The entry may exist behind a locked keyring: a new key in a file would fork the identity.
+            Err(cause) => return Err(IdentityError::KeyringRead { user, cause }),
+        }
+
+        let secret = SecretKey::generate();
+        match save_in_keyring(&entry, &secret) {
+            Ok(()) => Ok(Identity {
+                secret,
+                kept_in: KeptIn::Keyring,
+            }),
+            Err(reason) => {
+                // A store that accepted the key but gives back something else must not be left
+                // holding a key nobody uses; failing to delete it is harmless, the file wins.
+                let _ = entry.delete_credential();
+                write_key_file(&key_file, &secret)?;
+                warn_kept_in_file(&key_file, &reason);
+                Ok(Identity {
+                    secret,
+                    kept_in: KeptIn::File(key_file),
+                })
+            }
+        }
+    }
+
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// The public key, which is also the iroh endpoint id.
+    pub fn public(&self) -> PublicKey {
+        self.secret.public()
+    }
+
+    pub fn kept_in(&self) -> &KeptIn {
+        &self.kept_in
+    }
+}
+
+fn keyring_user(canonical_data_dir: &Path) -> String {
+    format!("identity:{}", canonical_data_dir.display())
+}
+
+/// The keyring entry for `user`, or why no keyring can hold it.
+fn open_entry(store: &KeyStore, user: &str) -> Result<Entry, String> {
+    match store {
+        KeyStore::FileOnly => Err(format!("{KEYSTORE_ENV}=file")),
+        KeyStore::Store(store) => {
+            Entry::new_in_store(store, KEYRING_SERVICE, user).map_err(|e| e.to_string())
+        }
+        KeyStore::Native => {
+            // The `keyring` crate connects to the platform store once per process and makes it the
+            // default; its error says why (no session bus, no Secret Service, ...).
+            if let Err(e) = keyring::Entry::store_status() {
+                return Err(e.to_string());
+            }
+            keyring::Entry::new(KEYRING_SERVICE, user)
+                .map(|entry| entry.inner)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn key_from_keyring(bytes: &[u8], user: &str) -> Result<SecretKey, IdentityError> {
+    let bytes: &[u8; KEY_LEN] =
+        bytes
+            .try_into()
+            .map_err(|_| IdentityError::MalformedKeyringEntry {
+                user: user.to_owned(),
+                len: bytes.len(),
+            })?;
+    Ok(SecretKey::from_bytes(bytes))
+}
+
+/// Saves `secret` and reads it back, so a store that only pretends to keep it is caught now rather
+/// than at the next start, when the key would be gone.
+fn save_in_keyring(entry: &Entry, secret: &SecretKey) -> Result<(), String> {
+    entry
+        .set_secret(&secret.to_bytes())
+        .map_err(|e| e.to_string())?;
+    match entry.get_secret() {
+        Ok(bytes) if bytes == secret.to_bytes() => Ok(()),
+        Ok(_) => Err("the keyring gave back a different key than the one saved".to_owned()),
+        Err(e) => Err(format!(
+            "the keyring did not give back the key just saved: {e}"
+        )),
+    }
+}
+
+fn create_in_file(key_file: &Path, reason: &str) -> Result<Identity, IdentityError> {
+    let secret = SecretKey::generate();
+    write_key_file(key_file, &secret)?;
+    warn_kept_in_file(key_file, reason);
+    Ok(Identity {
+        secret,
+        kept_in: KeptIn::File(key_file.to_owned()),
+    })
+}
+
+fn warn_kept_in_file(key_file: &Path, reason: &str) {
+    tracing::warn!(
+        "no OS keyring was reachable ({reason}); this machine's identity key is in {}, readable only \
+         by you",
+        key_file.display()
+    );
+}
+
+/// The key in `path`, or `None` if there is no such file.
+fn read_key_file(path: &Path) -> Result<Option<SecretKey>, IdentityError> {
+    let text = match fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(IdentityError::ReadKeyFile {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let malformed = |reason: &str| IdentityError::MalformedKeyFile {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let hex = text.trim_ascii();
+    if hex.len() != 2 * KEY_LEN {
+        return Err(malformed(&format!(
+            "{} characters, not {} hex digits",
+            hex.len(),
+            2 * KEY_LEN
+        )));
+    }
+    let mut bytes = [0u8; KEY_LEN];
+    for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(high), Some(low)) => *byte = (high * 16 + low) as u8,
+            _ => return Err(malformed("not hex")),
+        }
+    }
+    warn_if_others_can_read(path);
+    Ok(Some(SecretKey::from_bytes(&bytes)))
+}
+
+#[cfg(unix)]
+fn warn_if_others_can_read(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = fs::metadata(path) {
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the identity key file {} can be read by other users (mode {mode:o}); run: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_others_can_read(_path: &Path) {}
+
+/// Writes the key so that `path` is either absent or whole, and never readable by anyone else, not
+/// even for a moment: the temporary file is created with mode 0600, synced, then renamed.
+fn write_key_file(path: &Path, secret: &SecretKey) -> Result<(), IdentityError> {
+    let error = |source| IdentityError::WriteKeyFile {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let partial = dir.join(format!(".{KEY_FILE}.{}.partial", std::process::id()));
+    let mut text = String::with_capacity(2 * KEY_LEN + 1);
+    for byte in secret.to_bytes() {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text.push('\n');
+    let written = (|| {
+        // A leftover from a crash would keep its old mode through create(); start afresh.
+        match fs::remove_file(&partial) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = private_options()
+            .write(true)
+            .create_new(true)
+            .open(&partial)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&partial, path)?;
+        sync_dir(dir)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    written.map_err(error)
+}
+
+fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes the rename durable: without it a crash can bring back a directory with no key file, and the
+/// next start would make a new identity.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+fn lock(data_dir: &Path) -> Result<File, IdentityError> {
+    let path = data_dir.join(LOCK_FILE);
+    let file = private_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| IdentityError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    file.lock()
+        .map_err(|source| IdentityError::DataDir { path, source })?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use keyring_core::api::{CredentialApi, CredentialStoreApi};
+    use keyring_core::mock;
+
+    use super::*;
+
+    fn mock_store() -> KeyStore {
+        KeyStore::Store(mock::Store::new().unwrap())
+    }
+
+    fn entry(store: &KeyStore, data_dir: &Path) -> Entry {
+        let KeyStore::Store(store) = store else {
+            panic!("not a store")
+        };
+        let user = keyring_user(&fs::canonicalize(data_dir).unwrap());
+        Entry::new_in_store(store, KEYRING_SERVICE, &user).unwrap()
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn identity_is_created_once_and_the_same_on_the_next_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("new/data");
+        let store = mock_store();
+        let first = Identity::load_or_create(&data, &store).unwrap();
+        assert_eq!(first.kept_in(), &KeptIn::Keyring);
+        assert!(!data.join(KEY_FILE).exists());
+        let again = Identity::load_or_create(&data, &store).unwrap();
+        assert_eq!(again.public(), first.public());
+        assert_eq!(again.secret_key().to_bytes(), first.secret_key().to_bytes());
+        assert_eq!(first.public(), first.secret_key().public());
+        assert_eq!(
+            entry(&store, &data).get_secret().unwrap(),
+            first.secret_key().to_bytes()
+        );
+    }
+
+    #[test]
+    fn one_data_dir_is_one_identity_however_it_is_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = mock_store();
+        let plain = Identity::load_or_create(&dir.path().join("data"), &store).unwrap();
+        let dotted = Identity::load_or_create(&dir.path().join("./data/../data/."), &store);
+        assert_eq!(dotted.unwrap().public(), plain.public());
+    }
+
+    #[test]
+    fn two_data_dirs_are_two_identities() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = mock_store();
+        let a = Identity::load_or_create(&dir.path().join("a"), &store).unwrap();
+        let b = Identity::load_or_create(&dir.path().join("b"), &store).unwrap();
+        assert_ne!(a.public(), b.public());
+        assert_eq!(
+            Identity::load_or_create(&dir.path().join("a"), &store)
+                .unwrap()
+                .public(),
+            a.public()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_only_keeps_the_key_in_a_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let first = Identity::load_or_create(&data, &KeyStore::FileOnly).unwrap();
+        let file = fs::canonicalize(&data).unwrap().join(KEY_FILE);
+        assert_eq!(first.kept_in(), &KeptIn::File(file.clone()));
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&data), 0o700);
+        let text = fs::read_to_string(&file).unwrap();
+        assert_eq!(text.len(), 65);
+        assert!(text.ends_with('\n'));
+        let again = Identity::load_or_create(&data, &KeyStore::FileOnly).unwrap();
+        assert_eq!(again.public(), first.public());
+        // Nothing but the key and the lock is left behind.
+        let mut names: Vec<_> = fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [LOCK_FILE, KEY_FILE]);
+    }
+
+    /// A keyring that can be reached but does not keep anything: it refuses to (like a Secret
+    /// Service with no default collection and nobody to answer its prompt), or it says it did and
+    /// then has nothing to give back.
+    #[derive(Debug, Clone, Copy)]
+    struct Keepless {
+        refuses: bool,
+    }
+
+    impl CredentialApi for Keepless {
+        fn set_secret(&self, _: &[u8]) -> keyring_core::Result<()> {
+            if self.refuses {
+                Err(KeyringError::NoStorageAccess("prompt dismissed".into()))
+            } else {
+                Ok(())
+            }
+        }
+        fn get_secret(&self) -> keyring_core::Result<Vec<u8>> {
+            Err(KeyringError::NoEntry)
+        }
+        fn delete_credential(&self) -> keyring_core::Result<()> {
+            Err(KeyringError::NoEntry)
+        }
+        fn get_credential(&self) -> keyring_core::Result<Option<Arc<keyring_core::Credential>>> {
+            Err(KeyringError::NoEntry)
+        }
+        fn get_specifiers(&self) -> Option<(String, String)> {
+            None
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    impl CredentialStoreApi for Keepless {
+        fn vendor(&self) -> String {
+            "keepless test store".to_owned()
+        }
+        fn id(&self) -> String {
+            format!("{self:?}")
+        }
+        fn build(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&HashMap<&str, &str>>,
+        ) -> keyring_core::Result<Entry> {
+            Ok(Entry::new_with_credential(Arc::new(*self)))
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    /// A store that cannot even make an entry, like a platform with no keyring service.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    impl CredentialStoreApi for Unreachable {
+        fn vendor(&self) -> String {
+            "unreachable test store".to_owned()
+        }
+        fn id(&self) -> String {
+            "unreachable".to_owned()
+        }
+        fn build(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&HashMap<&str, &str>>,
+        ) -> keyring_core::Result<Entry> {
+            Err(KeyringError::PlatformFailure("no session bus".into()))
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_unreachable_keyring_falls_back_to_a_private_file() {
+        for store in [
+            KeyStore::Store(Arc::new(Keepless { refuses: true })),
+            KeyStore::Store(Arc::new(Keepless { refuses: false })),
+            KeyStore::Store(Arc::new(Unreachable)),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let first = Identity::load_or_create(dir.path(), &store).unwrap();
+            let file = fs::canonicalize(dir.path()).unwrap().join(KEY_FILE);
+            assert_eq!(first.kept_in(), &KeptIn::File(file.clone()));
+            assert_eq!(mode(&file), 0o600);
+            let again = Identity::load_or_create(dir.path(), &store).unwrap();
+            assert_eq!(again.public(), first.public());
+            assert_eq!(again.kept_in(), first.kept_in());
+        }
+    }
+
+    #[test]
+    fn the_file_wins_over_the_keyring() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = mock_store();
+        let kept = Identity::load_or_create(dir.path(), &KeyStore::FileOnly).unwrap();
+        let loaded = Identity::load_or_create(dir.path(), &store).unwrap();
+        assert_eq!(loaded.public(), kept.public());
+        assert!(matches!(loaded.kept_in(), KeptIn::File(_)));
+        assert!(matches!(
+            entry(&store, dir.path()).get_secret(),
+            Err(KeyringError::NoEntry)
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_key_file_is_an_error_naming_it_and_is_left_alone() {
+        for corrupt in [&b"not a key\n"[..], &[b'g'; 64], &[b'a'; 63], &[0u8; 32]] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join(KEY_FILE);
+            fs::write(&file, corrupt).unwrap();
+            let error = Identity::load_or_create(dir.path(), &mock_store()).unwrap_err();
+            assert!(
+                matches!(error, IdentityError::MalformedKeyFile { .. }),
+                "{error:?}"
+            );
+            let message = error.to_string();
+            assert!(message.contains(&*file.file_name().unwrap().to_string_lossy()));
+            assert!(
+                message.contains(&fs::canonicalize(&file).unwrap().display().to_string()),
+                "{message}"
+            );
+            assert_eq!(fs::read(&file).unwrap(), corrupt);
+        }
+    }
+
+    #[test]
+    fn a_wrong_length_keyring_entry_is_an_error_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = mock_store();
+        entry(&store, dir.path()).set_secret(b"short").unwrap();
+        let error = Identity::load_or_create(dir.path(), &store).unwrap_err();
+        assert!(
+            matches!(error, IdentityError::MalformedKeyringEntry { len: 5, .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("identity:"), "{error}");
+        assert_eq!(entry(&store, dir.path()).get_secret().unwrap(), b"short");
+        assert!(!dir.path().join(KEY_FILE).exists());
+    }
+
+    #[test]
+    fn a_keyring_that_refuses_to_read_an_entry_is_an_error_not_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = mock_store();
+        let first = Identity::load_or_create(dir.path(), &store).unwrap();
+        let locked = entry(&store, dir.path());
+        let cred: &mock::Cred = locked.as_any().downcast_ref().unwrap();
+        cred.set_error(KeyringError::NoStorageAccess("collection is locked".into()));
+        let error = Identity::load_or_create(dir.path(), &store).unwrap_err();
+        assert!(
+            matches!(error, IdentityError::KeyringRead { .. }),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("collection is locked"),
+            "{error}"
+        );
+        assert!(!dir.path().join(KEY_FILE).exists());
+        // Unlocked again, the same identity comes back.
+        let again = Identity::load_or_create(dir.path(), &store).unwrap();
+        assert_eq!(again.public(), first.public());
+    }
+
+    #[test]
+    fn keystore_from_env_reads_the_variable() {
+        // Read-only: setting variables races other tests in this process.
+        let expected =
+            std::env::var(KEYSTORE_ENV).is_ok_and(|v| v.trim().eq_ignore_ascii_case("file"));
+        assert_eq!(matches!(KeyStore::from_env(), KeyStore::FileOnly), expected);
+    }
+
+    #[test]
+    fn default_data_dir_ends_in_idlegrid() {
+        let dir = default_data_dir();
+        assert!(dir.ends_with("idlegrid") || dir.ends_with("idlegrid-data"));
+    }
+}

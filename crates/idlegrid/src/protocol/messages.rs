@@ -1,0 +1,155 @@
+//! The messages of `idlegrid/work/1` (provider and pool) and `idlegrid/submit/1` (submitter and pool).
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::Job;
+use crate::statement::{Id, Payout, Receipt, Signed};
+
+/// A lease's number, unique within its pool.
+pub type LeaseId = u64;
+
+/// What a provider's GPU can take, sent with every request for work so the pool leases only jobs
+/// that fit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub adapter: String,
+    /// "discrete", "integrated", "virtual", "cpu" or "other".
+    pub device_type: String,
+    pub max_buffer_size: u64,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_workgroups_per_dimension: u32,
+    /// Matrix-multiply score from `idlegrid bench`, 0 when not measured.
+    pub gflops: f32,
+}
+
+/// The size of one output buffer; its bytes follow the frame, in the order listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputHeader {
+    pub name: String,
+    pub size: u64,
+}
+
+/// Provider to pool; each on its own stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WorkRequest {
+    /// Asks for up to `slots` leases, and confirms the statements it has stored since it last asked.
+    Ask {
+        capabilities: Capabilities,
+        slots: u32,
+        stored: Vec<Id>,
+    },
+    /// Asks for an input by its BLAKE3 hash.
+    Blob { hash: [u8; 32] },
+    /// Returns a lease's outputs; their bytes follow, in the order of `outputs`.
+    Result {
+        lease: LeaseId,
+        gpu_micros: u64,
+        outputs: Vec<OutputHeader>,
+    },
+    /// Could not run the job (the reason is told to the submitter if every provider fails it).
+    Failed { lease: LeaseId, reason: String },
+    /// Gives leases back unfinished (the person came back): the pool hands them out again at once.
+    GiveBack {
+        leases: Vec<LeaseId>,
+        reason: String,
+    },
+}
+
+/// A statement the pool delivers until the provider confirms it stored it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Delivery {
+    Receipt(Signed<Receipt>),
+    Payout(Signed<Payout>),
+}
+
+impl Delivery {
+    pub fn id(&self) -> Id {
+        match self {
+            Delivery::Receipt(receipt) => receipt.id(),
+            Delivery::Payout(payout) => payout.id(),
+        }
+    }
+}
+
+/// One job lent to one provider until a deadline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaseOffer {
+    pub lease: LeaseId,
+    pub job: Id,
+    /// The job with its large inputs as blob references.
+    pub manifest: Job,
+    /// The lease lapses this long after it was offered; the run itself must end well before.
+    pub expires_in_ms: u64,
+}
+
+/// Pool to provider.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WorkReply {
+    /// Leases (possibly none: then ask again after `retry_after_ms`) and statements to store.
+    Work {
+        leases: Vec<LeaseOffer>,
+        deliveries: Vec<Delivery>,
+        retry_after_ms: u32,
+    },
+    /// A blob of `size` bytes follows.
+    Blob {
+        size: u64,
+    },
+    Ack,
+    Error {
+        message: String,
+    },
+}
+
+/// Submitter to pool; each on its own stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SubmitRequest {
+    /// A manifest; the pool answers with the blobs it lacks, which the submitter then sends raw, in
+    /// that order. `nonce` tells two submissions of the same job apart, and lets a submitter that lost
+    /// the reply submit again without queueing the job twice.
+    Job { manifest: Job, nonce: u64 },
+    /// Follows a job until it ends.
+    Watch { job: Id },
+}
+
+/// Where a job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub state: JobState,
+    /// Providers holding a lease on it now.
+    pub running: u32,
+    /// Results returned so far.
+    pub results: u32,
+    /// Results that must agree before it is verified.
+    pub needed: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    Queued,
+    Running,
+    Verified,
+    Failed,
+}
+
+/// Pool to submitter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SubmitReply {
+    NeedBlobs {
+        hashes: Vec<[u8; 32]>,
+    },
+    Accepted {
+        job: Id,
+    },
+    Progress(JobProgress),
+    /// The verified outputs follow, in this order.
+    Verified {
+        outputs: Vec<OutputHeader>,
+    },
+    Failed {
+        reason: String,
+    },
+    Error {
+        message: String,
+    },
+}

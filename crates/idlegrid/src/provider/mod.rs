@@ -1,0 +1,155 @@
+//! The provider: asks a pool for work while it may run, fetches the inputs it lacks, runs leases on
+//! its GPU, returns the outputs, and keeps the pool's signed receipts and payouts in its ledger.
+//!
+//! The same loop runs headless (`idlegrid provide`) and inside the desktop app. Whether it may run is
+//! a `watch` of `bool` that the idle policy drives; it asks for work only while that is true, and it
+//! reconnects with backoff when the pool goes away.
+
+mod session;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use iroh::{EndpointAddr, SecretKey};
+use tokio::sync::watch;
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::gpu::Executor;
+use crate::ledger::{Ledger, LedgerError};
+use crate::protocol::{self, Bind, Capabilities, ProtocolError, WORK_ALPN};
+
+/// How a provider works.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    /// Leases asked for at once.
+    pub slots: u32,
+    /// Bytes of inputs kept on disk for later jobs.
+    pub cache_bytes: u64,
+    /// This machine's matrix-multiply score, sent with requests for work.
+    pub gflops: f32,
+    /// First and longest wait between attempts to reach the pool.
+    pub backoff: (Duration, Duration),
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig {
+            slots: 1,
+            cache_bytes: 2 << 30,
+            gflops: 0.0,
+            backoff: (Duration::from_millis(250), Duration::from_secs(30)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("the pool refused: {0}")]
+    Pool(String),
+}
+
+/// A provider bound to one pool.
+pub struct Provider {
+    key: SecretKey,
+    pool: EndpointAddr,
+    config: ProviderConfig,
+    ledger: Arc<Mutex<Ledger>>,
+    cache: Arc<BlobStore>,
+    executor: Arc<Mutex<Executor>>,
+}
+
+impl Provider {
+    /// A provider keeping its ledger and input cache in `data_dir`.
+    pub fn new(
+        key: SecretKey,
+        pool: EndpointAddr,
+        data_dir: &Path,
+        executor: Executor,
+        config: ProviderConfig,
+    ) -> Result<Provider, ProviderError> {
+        let ledger = Ledger::open(&data_dir.join("ledger.sqlite"), key.public())?;
+        let cache = BlobStore::open(&data_dir.join("cache"), Some(config.cache_bytes))?;
+        Ok(Provider {
+            key,
+            pool,
+            config,
+            ledger: Arc::new(Mutex::new(ledger)),
+            cache: Arc::new(cache),
+            executor: Arc::new(Mutex::new(executor)),
+        })
+    }
+
+    /// The ledger, shared with whoever shows earnings.
+    pub fn ledger(&self) -> Arc<Mutex<Ledger>> {
+        Arc::clone(&self.ledger)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let executor = self
+            .executor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let limits = executor.adapter().limits();
+        let info = executor.adapter_info();
+        Capabilities {
+            adapter: info.name.clone(),
+            device_type: format!("{:?}", info.device_type).to_lowercase(),
+            max_buffer_size: limits.max_buffer_size,
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+            max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            gflops: self.config.gflops,
+        }
+    }
+
+    /// Works for the pool while `may_run` is true, until `stop` turns true. Losing the pool is not an
+    /// error: the provider waits and reconnects.
+    pub async fn run(
+        self,
+        mut may_run: watch::Receiver<bool>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), ProviderError> {
+        let builder = protocol::endpoint_builder(self.key.clone(), Bind::Toward, Some(&self.pool))?;
+        let endpoint = protocol::bind_endpoint(builder).await?;
+        let (first, longest) = self.config.backoff;
+        let mut backoff = first;
+        loop {
+            let connected = tokio::select! {
+                connected = endpoint.connect(self.pool.clone(), WORK_ALPN) => connected,
+                _ = stop.wait_for(|&s| s) => break,
+            };
+            match connected {
+                Ok(connection) => {
+                    tracing::info!(pool = %self.pool.id.fmt_short(), "connected to the pool");
+                    backoff = first;
+                    let session = session::Session::new(&self, &connection);
+                    let ended = tokio::select! {
+                        ended = session.serve(&mut may_run) => ended,
+                        _ = stop.wait_for(|&s| s) => Ok(()),
+                    };
+                    if let Err(error) = ended {
+                        tracing::warn!(%error, "lost the pool; reconnecting");
+                    }
+                    connection.close(0u32.into(), b"bye");
+                }
+                Err(error) => tracing::warn!(%error, retry_in = ?backoff, "cannot reach the pool"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = stop.wait_for(|&s| s) => {}
+            }
+            backoff = (backoff * 2).min(longest);
+            if *stop.borrow() || stop.has_changed().is_err() {
+                break;
+            }
+        }
+        endpoint.close().await;
+        Ok(())
+    }
+}

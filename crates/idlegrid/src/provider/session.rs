@@ -1,0 +1,306 @@
+//! One connection's worth of work: ask, fetch, run, return, store statements, and ask again.
+
+use std::time::Duration;
+
+use iroh::PublicKey;
+use iroh::endpoint::Connection;
+use tokio::sync::watch;
+
+use super::{Provider, ProviderError};
+use crate::job::{Job, JobError};
+use crate::ledger::Recorded;
+use crate::protocol::{
+    Delivery, LeaseOffer, MAX_REPLY_FRAME, OutputHeader, ProtocolError, WorkReply, WorkRequest,
+    read_bytes, read_frame, write_frame,
+};
+use crate::statement::{Id, now_ms};
+
+/// Time kept back from a lease for returning the result before it lapses.
+const RETURN_MARGIN: Duration = Duration::from_secs(2);
+
+pub(super) struct Session<'a> {
+    provider: &'a Provider,
+    connection: &'a Connection,
+    pool: PublicKey,
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn new(provider: &'a Provider, connection: &'a Connection) -> Session<'a> {
+        Session {
+            provider,
+            connection,
+            pool: connection.remote_id(),
+        }
+    }
+
+    pub(super) async fn serve(
+        &self,
+        may_run: &mut watch::Receiver<bool>,
+    ) -> Result<(), ProviderError> {
+        let mut stored = Vec::new();
+        loop {
+            if !*may_run.borrow_and_update() {
+                // Statements are still collected while paused: a payout should not wait for idleness.
+                self.ask(0, &mut stored).await?;
+                let _ = tokio::time::timeout(Duration::from_secs(30), may_run.changed()).await;
+                continue;
+            }
+            let (leases, retry_after) = self.ask(self.provider.config.slots, &mut stored).await?;
+            if leases.is_empty() {
+                let _ = tokio::time::timeout(retry_after, may_run.changed()).await;
+                continue;
+            }
+            let mut leases = leases.into_iter();
+            while let Some(lease) = leases.next() {
+                if !*may_run.borrow() {
+                    let unstarted: Vec<_> = std::iter::once(lease.lease)
+                        .chain(leases.by_ref().map(|l| l.lease))
+                        .collect();
+                    self.give_back(unstarted, "the provider paused").await?;
+                    break;
+                }
+                self.work(lease).await?;
+            }
+        }
+    }
+
+    /// One request, one reply.
+    async fn request(&self, request: &WorkRequest) -> Result<WorkReply, ProviderError> {
+        let (mut send, mut recv) = self
+            .connection
+            .open_bi()
+            .await
+            .map_err(ProtocolError::from)?;
+        write_frame(&mut send, request).await?;
+        send.finish()
+            .map_err(|e| ProtocolError::Connection(e.to_string()))?;
+        Ok(read_frame(&mut recv, MAX_REPLY_FRAME).await?)
+    }
+
+    async fn ask(
+        &self,
+        slots: u32,
+        stored: &mut Vec<Id>,
+    ) -> Result<(Vec<LeaseOffer>, Duration), ProviderError> {
+        let request = WorkRequest::Ask {
+            capabilities: self.provider.capabilities(),
+            slots,
+            stored: std::mem::take(stored),
+        };
+        match self.request(&request).await? {
+            WorkReply::Work {
+                leases,
+                deliveries,
+                retry_after_ms,
+            } => {
+                *stored = self.store(deliveries);
+                Ok((leases, Duration::from_millis(u64::from(retry_after_ms))))
+            }
+            WorkReply::Error { message } => Err(ProviderError::Pool(message)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Verifies and stores the pool's statements; returns the ids it may confirm.
+    fn store(&self, deliveries: Vec<Delivery>) -> Vec<Id> {
+        let mut ledger = self
+            .provider
+            .ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        deliveries
+            .into_iter()
+            .filter_map(|delivery| {
+                let id = delivery.id();
+                let recorded = match &delivery {
+                    Delivery::Receipt(receipt) => ledger.record_receipt(&self.pool, receipt),
+                    Delivery::Payout(payout) => ledger.record_payout(&self.pool, payout),
+                };
+                match recorded {
+                    Ok(Recorded::New) => {
+                        tracing::info!(statement = %id, "stored a signed statement from the pool");
+                        Some(id)
+                    }
+                    Ok(Recorded::Duplicate) => Some(id),
+                    Err(error) => {
+                        tracing::warn!(%error, "refused a statement from the pool");
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    async fn give_back(&self, leases: Vec<u64>, reason: &str) -> Result<(), ProviderError> {
+        let request = WorkRequest::GiveBack {
+            leases,
+            reason: reason.into(),
+        };
+        match self.request(&request).await? {
+            WorkReply::Ack => Ok(()),
+            WorkReply::Error { message } => Err(ProviderError::Pool(message)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Runs one lease and reports how it went. A job that fails here is the pool's to judge, not a
+    /// reason to drop the connection.
+    async fn work(&self, offer: LeaseOffer) -> Result<(), ProviderError> {
+        let name = offer.manifest.name.clone();
+        let deadline = Duration::from_millis(offer.expires_in_ms).saturating_sub(RETURN_MARGIN);
+        let job = match self.fetch_inputs(offer.manifest.clone()).await {
+            Ok(job) => job,
+            Err(ProviderError::Pool(message)) => {
+                return self.report_failure(&offer, &name, &message).await;
+            }
+            Err(other) => return Err(other),
+        };
+        tracing::info!(job = %name, lease = offer.lease, "running");
+        match self.execute(job, deadline).await {
+            Ok(output) => {
+                let outputs: Vec<OutputHeader> = output
+                    .outputs
+                    .iter()
+                    .map(|o| OutputHeader {
+                        name: o.name.clone(),
+                        size: o.bytes.len() as u64,
+                    })
+                    .collect();
+                let gpu_micros = u64::try_from(output.gpu_time.as_micros()).unwrap_or(u64::MAX);
+                let request = WorkRequest::Result {
+                    lease: offer.lease,
+                    gpu_micros,
+                    outputs,
+                };
+                let (mut send, mut recv) = self
+                    .connection
+                    .open_bi()
+                    .await
+                    .map_err(ProtocolError::from)?;
+                write_frame(&mut send, &request).await?;
+                for o in &output.outputs {
+                    send.write_all(&o.bytes)
+                        .await
+                        .map_err(ProtocolError::from)?;
+                }
+                send.finish()
+                    .map_err(|e| ProtocolError::Connection(e.to_string()))?;
+                match read_frame(&mut recv, MAX_REPLY_FRAME).await? {
+                    WorkReply::Ack => {
+                        tracing::info!(job = %name, gpu_ms = gpu_micros as f64 / 1e3, "result returned");
+                        Ok(())
+                    }
+                    WorkReply::Error { message } => {
+                        tracing::warn!(job = %name, %message, "the pool did not take the result");
+                        self.note_unpaid(&offer, &name, &message);
+                        Ok(())
+                    }
+                    other => Err(unexpected(&other)),
+                }
+            }
+            Err(error) => self.report_failure(&offer, &name, &error.to_string()).await,
+        }
+    }
+
+    async fn report_failure(
+        &self,
+        offer: &LeaseOffer,
+        name: &str,
+        reason: &str,
+    ) -> Result<(), ProviderError> {
+        tracing::warn!(job = %name, %reason, "job failed here");
+        self.note_unpaid(offer, name, reason);
+        let request = WorkRequest::Failed {
+            lease: offer.lease,
+            reason: reason.to_owned(),
+        };
+        match self.request(&request).await? {
+            WorkReply::Ack | WorkReply::Error { .. } => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn note_unpaid(&self, offer: &LeaseOffer, name: &str, reason: &str) {
+        let ledger = self.provider.ledger.lock();
+        let mut ledger = ledger.unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(error) = ledger.record_unpaid(&self.pool, offer.job, name, reason, now_ms()) {
+            tracing::warn!(%error, "could not note unpaid work in the ledger");
+        }
+    }
+
+    /// The job with its inputs, fetching from the pool only those not in the cache.
+    async fn fetch_inputs(&self, manifest: Job) -> Result<Job, ProviderError> {
+        let cache = &self.provider.cache;
+        for (hash, size) in manifest.blob_refs() {
+            if cache.has(&hash) {
+                continue;
+            }
+            let (mut send, mut recv) = self
+                .connection
+                .open_bi()
+                .await
+                .map_err(ProtocolError::from)?;
+            write_frame(
+                &mut send,
+                &WorkRequest::Blob {
+                    hash: *hash.as_bytes(),
+                },
+            )
+            .await?;
+            send.finish()
+                .map_err(|e| ProtocolError::Connection(e.to_string()))?;
+            match read_frame(&mut recv, MAX_REPLY_FRAME).await? {
+                WorkReply::Blob { size: sent } if sent == size => {
+                    let bytes = read_bytes(&mut recv, size).await?;
+                    cache.put(&hash, &bytes)?;
+                }
+                WorkReply::Blob { size: sent } => {
+                    return Err(ProviderError::Pool(format!(
+                        "input {} is {sent} bytes, the job says {size}",
+                        &hash.to_hex()[..16]
+                    )));
+                }
+                WorkReply::Error { message } => return Err(ProviderError::Pool(message)),
+                other => return Err(unexpected(&other)),
+            }
+        }
+        manifest
+            .with_blobs(|hash| cache.get(hash))
+            .map_err(|e| ProviderError::Pool(e.to_string()))
+    }
+
+    /// Runs the job on the GPU, off the async threads.
+    async fn execute(
+        &self,
+        job: Job,
+        deadline: Duration,
+    ) -> Result<crate::gpu::JobOutput, JobError> {
+        let executor = std::sync::Arc::clone(&self.provider.executor);
+        tokio::task::spawn_blocking(move || {
+            let mut executor = executor
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let previous = executor.limits().clone();
+            let mut limits = previous.clone();
+            limits.deadline = limits.deadline.min(deadline);
+            executor.set_limits(limits);
+            let result = executor.run(&job);
+            executor.set_limits(previous);
+            result
+        })
+        .await
+        .unwrap_or_else(|e| Err(JobError::Gpu(format!("the run stopped unexpectedly: {e}"))))
+    }
+}
+
+fn unexpected(reply: &WorkReply) -> ProviderError {
+    ProviderError::Protocol(ProtocolError::Malformed(format!(
+        "unexpected reply from the pool: {}",
+        match reply {
+            WorkReply::Work { .. } => "work",
+            WorkReply::Blob { .. } => "blob",
+            WorkReply::Ack => "ack",
+            WorkReply::Error { .. } => "error",
+        }
+    )))
+}

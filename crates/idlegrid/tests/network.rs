@@ -1,0 +1,320 @@
+//! The three roles over real iroh endpoints on 127.0.0.1 with relays off: a pool, providers running
+//! jobs on this machine's GPU (llvmpipe in CI), and a submitter, all in this process.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use idlegrid::Amount;
+use idlegrid::client::{Client, ClientError};
+use idlegrid::job::Job;
+use idlegrid::ledger::Ledger;
+use idlegrid::pool::verify::ReplicationPolicy;
+use idlegrid::pool::{Pool, PoolConfig, RunningPool};
+use idlegrid::protocol::{self, Bind, Capabilities, WORK_ALPN, WorkReply, WorkRequest};
+use idlegrid::provider::{Provider, ProviderConfig};
+use iroh::SecretKey;
+use tokio::sync::watch;
+
+const LOOPBACK: Bind = Bind::At(std::net::SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    0,
+)));
+
+struct Running {
+    key: SecretKey,
+    ledger: Arc<Mutex<Ledger>>,
+    stop: watch::Sender<bool>,
+    may_run: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn test_config() -> PoolConfig {
+    PoolConfig {
+        replication: ReplicationPolicy {
+            untrusted_replicas: 1,
+            trusted_at: 10,
+        },
+        canary_rate: 0.0,
+        retry_after: Duration::from_millis(100),
+        payout_threshold: Amount::from_micros(250),
+        ..PoolConfig::default()
+    }
+}
+
+async fn start_pool(dir: &std::path::Path, key: SecretKey, config: PoolConfig) -> RunningPool {
+    Pool::open(dir, key, config)
+        .unwrap()
+        .serve(LOOPBACK)
+        .await
+        .unwrap()
+}
+
+fn start_provider(ticket: &str, dir: &std::path::Path) -> Running {
+    let key = SecretKey::generate();
+    let pool = protocol::ticket_addr(ticket).unwrap();
+    let provider = Provider::new(
+        key.clone(),
+        pool,
+        dir,
+        executor(),
+        ProviderConfig {
+            backoff: (Duration::from_millis(50), Duration::from_millis(500)),
+            ..ProviderConfig::default()
+        },
+    )
+    .unwrap();
+    let ledger = provider.ledger();
+    let (stop, stop_rx) = watch::channel(false);
+    let (may_run, may_run_rx) = watch::channel(true);
+    let task = tokio::spawn(async move {
+        provider.run(may_run_rx, stop_rx).await.unwrap();
+    });
+    Running {
+        key,
+        ledger,
+        stop,
+        may_run,
+        task,
+    }
+}
+
+async fn stop_all(providers: Vec<Running>) {
+    for p in providers {
+        let _ = p.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), p.task).await;
+    }
+}
+
+/// Waits until `check` holds, for at most `limit`.
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check()
+}
+
+fn with_replicas(mut job: Job, replicas: u32) -> Job {
+    job.verify.replicas = replicas;
+    job
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_providers_verify_and_are_paid_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = SecretKey::generate();
+    let pool = start_pool(&dir.path().join("pool"), owner.clone(), test_config()).await;
+    let ticket = pool.ticket();
+    let providers: Vec<Running> = (0..3)
+        .map(|i| start_provider(&ticket, &dir.path().join(format!("provider{i}"))))
+        .collect();
+
+    let client = Client::connect(&ticket, owner.clone()).await.unwrap();
+    let jobs = [
+        with_replicas(example("matmul"), 1),
+        with_replicas(example("mandelbrot"), 2),
+        with_replicas(example("nearest"), 3),
+    ];
+    let mut handles = Vec::new();
+    for job in &jobs {
+        handles.push(client.submit(job).await.unwrap());
+    }
+    let mut progress_seen = Vec::new();
+    let mut results = Vec::new();
+    for handle in handles {
+        results.push(handle.wait_with(|p| progress_seen.push(p)).await.unwrap());
+    }
+    assert_matmul(&results[0]);
+    assert_mandelbrot(&results[1]);
+    assert_nearest(&results[2]);
+    assert!(
+        progress_seen
+            .iter()
+            .any(|p| p.state == idlegrid::protocol::JobState::Verified)
+    );
+
+    // One receipt per validated replica: 1 + 2 + 3, all signed by the pool, each for the job's reward.
+    let receipts = pool.pool.receipts().unwrap();
+    assert_eq!(receipts.len(), 6);
+    for receipt in &receipts {
+        receipt.verify(&owner.public()).unwrap();
+    }
+    let mut per_job = std::collections::HashMap::new();
+    for r in &receipts {
+        *per_job.entry(r.body.job).or_insert(0) += 1;
+    }
+    let mut counts: Vec<_> = per_job.values().copied().collect();
+    counts.sort();
+    assert_eq!(counts, vec![1, 2, 3]);
+
+    // Every provider's ledger ends up holding exactly the receipts the pool issued to it, and its
+    // balance plus what was paid out adds up to them to the micro-unit.
+    for p in &providers {
+        let mine: Vec<_> = receipts
+            .iter()
+            .filter(|r| r.body.provider == p.key.public())
+            .collect();
+        let owed = mine
+            .iter()
+            .fold(Amount::ZERO, |s, r| s.checked_add(r.body.amount).unwrap());
+        let settled = eventually(Duration::from_secs(20), || {
+            let earnings = p.ledger.lock().unwrap().earnings().unwrap();
+            earnings.receipts.len() == mine.len()
+                && earnings.balance.checked_add(earnings.paid) == Some(owed)
+                && earnings.total == owed
+        })
+        .await;
+        let earnings = p.ledger.lock().unwrap().earnings().unwrap();
+        assert!(
+            settled,
+            "provider ledger {earnings:?} vs {} receipts owing {owed}",
+            mine.len()
+        );
+        // Past the threshold the pool paid out, and the payout settles exactly the paid receipts.
+        if owed >= Amount::from_micros(250) {
+            assert!(!earnings.payouts.is_empty(), "{earnings:?}");
+        }
+        let paid_by_payouts = earnings
+            .payouts
+            .iter()
+            .fold(Amount::ZERO, |s, x| s.checked_add(x.amount).unwrap());
+        assert_eq!(paid_by_payouts, earnings.paid);
+    }
+    client.close().await;
+    stop_all(providers).await;
+    pool.shutdown().await;
+}
+
+/// A provider that speaks the protocol but makes its answers up.
+async fn byzantine_provider(ticket: &str, stop: watch::Receiver<bool>) -> SecretKey {
+    let key = SecretKey::generate();
+    let pool = protocol::ticket_addr(ticket).unwrap();
+    let endpoint = protocol::bind_endpoint(
+        protocol::endpoint_builder(key.clone(), Bind::Toward, Some(&pool)).unwrap(),
+    )
+    .await
+    .unwrap();
+    let connection = endpoint.connect(pool, WORK_ALPN).await.unwrap();
+    let capabilities = Capabilities {
+        adapter: "honest, really".into(),
+        device_type: "discrete".into(),
+        max_buffer_size: 1 << 30,
+        max_storage_buffer_binding_size: 1 << 30,
+        max_workgroups_per_dimension: 65535,
+        gflops: 1000.0,
+    };
+    tokio::spawn(async move {
+        // The endpoint lives as long as the liar does.
+        let _endpoint = endpoint;
+        while !*stop.borrow() {
+            let (mut send, mut recv) = connection.open_bi().await.unwrap();
+            let ask = WorkRequest::Ask {
+                capabilities: capabilities.clone(),
+                slots: 1,
+                stored: vec![],
+            };
+            protocol::write_frame(&mut send, &ask).await.unwrap();
+            send.finish().unwrap();
+            let WorkReply::Work { leases, .. } =
+                protocol::read_frame(&mut recv, 8 << 20).await.unwrap()
+            else {
+                panic!("no work reply");
+            };
+            for lease in leases {
+                let outputs: Vec<_> = lease
+                    .manifest
+                    .outputs()
+                    .map(|b| idlegrid::protocol::OutputHeader {
+                        name: b.name.clone(),
+                        size: b.init.size(),
+                    })
+                    .collect();
+                let (mut send, mut recv) = connection.open_bi().await.unwrap();
+                let result = WorkRequest::Result {
+                    lease: lease.lease,
+                    gpu_micros: 1,
+                    outputs: outputs.clone(),
+                };
+                protocol::write_frame(&mut send, &result).await.unwrap();
+                for o in &outputs {
+                    send.write_all(&vec![0xAB; o.size as usize]).await.unwrap();
+                }
+                send.finish().unwrap();
+                let _: WorkReply = protocol::read_frame(&mut recv, 8 << 20).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lying_provider_is_outvoted_unpaid_and_loses_reputation() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = SecretKey::generate();
+    let pool = start_pool(&dir.path().join("pool"), owner.clone(), test_config()).await;
+    let ticket = pool.ticket();
+    let (stop_liar, stop_rx) = watch::channel(false);
+    let client = Client::connect(&ticket, owner.clone()).await.unwrap();
+    let handle = client
+        .submit(&with_replicas(example("matmul"), 2))
+        .await
+        .unwrap();
+    // The liar answers first, so the honest providers must outvote it.
+    let liar = byzantine_provider(&ticket, stop_rx).await;
+    let job = handle.id();
+    let lied = eventually(Duration::from_secs(10), || {
+        pool.pool
+            .progress(&job)
+            .is_ok_and(|r| r.progress.results == 1)
+    })
+    .await;
+    assert!(lied, "the liar never answered");
+    let honest: Vec<Running> = (0..2)
+        .map(|i| start_provider(&ticket, &dir.path().join(format!("honest{i}"))))
+        .collect();
+    let outputs = handle.wait().await.unwrap();
+    assert_matmul(&outputs);
+
+    let receipts = pool.pool.receipts().unwrap();
+    assert!(
+        receipts.iter().all(|r| r.body.provider != liar.public()),
+        "the liar was paid"
+    );
+    assert_eq!(receipts.len(), 2);
+    let liar_reputation = pool.pool.reputation(&liar.public()).unwrap();
+    assert!(liar_reputation < 0, "liar's reputation {liar_reputation}");
+    // The honest providers' ledgers never hear of the liar's share.
+    for p in &honest {
+        assert!(p.may_run.send(true).is_ok());
+    }
+    let _ = stop_liar.send(true);
+    client.close().await;
+    stop_all(honest).await;
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unknown_submitter_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = start_pool(dir.path(), SecretKey::generate(), test_config()).await;
+    let stranger = SecretKey::generate();
+    let error = match Client::connect(&pool.ticket(), stranger.clone()).await {
+        Ok(client) => client.submit(&example("matmul")).await.err().unwrap(),
+        Err(error) => error,
+    };
+    let message = error.to_string();
+    assert!(message.contains("does not accept jobs from"), "{message}");
+    assert!(
+        message.contains(&stranger.public().to_string()),
+        "{message}"
+    );
+    assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
+    pool.shutdown().await;
+}
