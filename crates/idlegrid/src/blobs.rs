@@ -82,7 +82,15 @@ impl BlobStore {
             self.evict(capacity.saturating_sub(bytes.len() as u64));
         }
         let path = self.path(hash);
-        let temp = self.dir.join(format!(".{}.partial", hash.to_hex()));
+        // Two writers of the same blob (two submitters sending one input) each need their own
+        // temporary file; the second rename simply replaces identical bytes.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = self.dir.join(format!(
+            ".{}.{}.{n}.partial",
+            hash.to_hex(),
+            std::process::id()
+        ));
         let io = |source| BlobError::Io {
             path: path.clone(),
             source,

@@ -29,7 +29,7 @@ const RECONNECT_FOR: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{0}")]
+    #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error("the pool refused the job: {0}")]
     Refused(String),
@@ -67,7 +67,13 @@ impl Client {
         };
         let builder = protocol::endpoint_builder(key, Bind::Toward, Some(&pool))?;
         let endpoint = protocol::bind_endpoint(builder).await?;
-        let connection = dial(&endpoint, &pool).await?;
+        let connection = match dial(&endpoint, &pool).await {
+            Ok(connection) => connection,
+            Err(error) => {
+                endpoint.close().await;
+                return Err(error);
+            }
+        };
         Ok(Client {
             endpoint,
             pool,

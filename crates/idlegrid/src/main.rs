@@ -1,12 +1,18 @@
-//! The `idlegrid` command: runs jobs locally, describes and scores the hardware. Every error is one line
-//! on stderr and a non-zero exit; output meant for programs is behind `--json`.
+//! The `idlegrid` command: runs jobs locally, describes and scores the hardware, and runs the pool,
+//! provider and submitter roles. Every error is one line on stderr and a non-zero exit; output meant
+//! for programs is behind `--json`.
+
+mod cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use idlegrid::gpu::{AdapterChoice, BenchReport, Executor, HardwareReport, JobOutput};
+use cli::network;
+use idlegrid::gpu::{
+    AdapterChoice, BenchReport, Executor, HardwareReport, JobOutput, OutputBuffer,
+};
 use idlegrid::job::{Job, JobLimits};
 use serde_json::json;
 
@@ -53,10 +59,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a pool: queue jobs from allowed submitters, lease them to providers, verify and pay
+    Pool(network::PoolArgs),
+    /// Work for a pool with this machine's GPU, without the desktop app
+    Provide(network::ProvideArgs),
+    /// Send a job to a pool, follow it, and write its verified outputs to DIR/NAME.bin
+    Submit(network::SubmitArgs),
+    /// This provider's ledger: signed receipts, balance and payouts
+    Earnings(network::EarningsArgs),
 }
 
 fn main() -> ExitCode {
-    init_logging();
     // A bug must still end in one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
         let message = info
@@ -68,6 +81,7 @@ fn main() -> ExitCode {
         eprintln!("error: internal error: {message} (please report this)");
     }));
     let cli = Cli::parse();
+    init_logging(&cli.command);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -78,16 +92,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    // Quiet by default: graphics drivers are chatty. RUST_LOG=info (or debug) shows more.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,wgpu_hal=error,wgpu_core=error,naga=error")
-    });
-    tracing_subscriber::fmt()
+fn init_logging(command: &Command) {
+    // Quiet by default: graphics drivers are chatty. The long-running roles say what they do, with
+    // times. RUST_LOG=info (or debug) shows more.
+    let long_running = matches!(command, Command::Pool(_) | Command::Provide(_));
+    let default = if long_running {
+        "warn,idlegrid=info,wgpu_hal=error,wgpu_core=error,naga=error"
+    } else {
+        "warn,wgpu_hal=error,wgpu_core=error,naga=error"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if long_running {
+        builder.init();
+    } else {
+        builder.without_time().init();
+    }
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
@@ -114,6 +138,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             let report = idlegrid::bench(&mut executor)?;
             print(json, &report, || describe_bench(&report))
         }
+        Command::Pool(args) => network::pool(args),
+        Command::Provide(args) => network::provide(args),
+        Command::Submit(args) => network::submit(args),
+        Command::Earnings(args) => network::earnings(args),
     }
 }
 
@@ -121,15 +149,10 @@ fn run_job(path: &Path, out: &Path, adapter: Option<String>, json: bool) -> anyh
     let job = Job::load(path, &JobLimits::default())?;
     let mut executor = Executor::new(&AdapterChoice::from_flag_or_env(adapter))?;
     let output = executor.run(&job)?;
-    write_outputs(&output, out)?;
+    write_outputs(&output.outputs, out)?;
     let summary = json!({
         "job": job.name,
-        "outputs": output.outputs.iter().map(|o| json!({
-            "name": o.name,
-            "bytes": o.bytes.len(),
-            "blake3": o.blake3.to_hex().as_str(),
-            "path": out.join(format!("{}.bin", o.name)),
-        })).collect::<Vec<_>>(),
+        "outputs": outputs_json(&output.outputs, out),
         "gpu_ms": output.gpu_time.as_secs_f64() * 1e3,
         "timing": output.timing,
         "adapter": output.adapter,
@@ -138,15 +161,10 @@ fn run_job(path: &Path, out: &Path, adapter: Option<String>, json: bool) -> anyh
 }
 
 /// Writes each output to DIR/NAME.bin through a temporary file, so a reader never sees half a file.
-fn write_outputs(output: &JobOutput, dir: &Path) -> anyhow::Result<()> {
+fn write_outputs(outputs: &[OutputBuffer], dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for buffer in &output.outputs {
-        let path = dir.join(format!("{}.bin", buffer.name));
-        let partial = dir.join(format!(".{}.bin.partial", buffer.name));
-        std::fs::write(&partial, &buffer.bytes)
-            .with_context(|| format!("cannot write {}", partial.display()))?;
-        std::fs::rename(&partial, &path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    for buffer in outputs {
+        network::write_atomically(&dir.join(format!("{}.bin", buffer.name)), &buffer.bytes)?;
     }
     Ok(())
 }
@@ -165,23 +183,43 @@ fn print<T: serde::Serialize>(
 }
 
 fn describe_run(job: &Job, output: &JobOutput, out: &Path) -> String {
-    let mut text = format!(
-        "{} ran on {} in {:.3} ms of GPU time\n",
+    format!(
+        "{} ran on {} in {:.3} ms of GPU time\n{}",
         job.name,
         output.adapter,
-        output.gpu_time.as_secs_f64() * 1e3
-    );
-    for o in &output.outputs {
-        let path = out.join(format!("{}.bin", o.name));
-        text += &format!(
-            "  {}  {} bytes  blake3 {}  -> {}\n",
-            o.name,
-            o.bytes.len(),
-            o.blake3.to_hex(),
-            path.display()
-        );
-    }
-    text
+        output.gpu_time.as_secs_f64() * 1e3,
+        describe_outputs(&output.outputs, out)
+    )
+}
+
+/// One line per output: name, size, hash and the file it was written to.
+fn describe_outputs(outputs: &[OutputBuffer], out: &Path) -> String {
+    outputs
+        .iter()
+        .map(|o| {
+            format!(
+                "  {}  {} bytes  blake3 {}  -> {}\n",
+                o.name,
+                o.bytes.len(),
+                o.blake3.to_hex(),
+                out.join(format!("{}.bin", o.name)).display()
+            )
+        })
+        .collect()
+}
+
+fn outputs_json(outputs: &[OutputBuffer], out: &Path) -> serde_json::Value {
+    outputs
+        .iter()
+        .map(|o| {
+            json!({
+                "name": o.name,
+                "bytes": o.bytes.len(),
+                "blake3": o.blake3.to_hex().as_str(),
+                "path": out.join(format!("{}.bin", o.name)),
+            })
+        })
+        .collect()
 }
 
 fn describe_hardware(report: &HardwareReport) -> String {

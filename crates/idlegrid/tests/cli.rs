@@ -4,29 +4,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::repo_root;
+use common::idlegrid_command;
 use serde_json::Value;
 
 fn idlegrid(args: &[&str]) -> Output {
-    // A desktop session has a runtime dir; without one Mesa prints warnings that are not ours.
-    let mut command = Command::new(env!("CARGO_BIN_EXE_idlegrid"));
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|dir| dir.is_empty()) {
-        let runtime = std::env::temp_dir().join("idlegrid-test-runtime");
-        std::fs::create_dir_all(&runtime).unwrap();
-        std::fs::set_permissions(
-            &runtime,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        command.env("XDG_RUNTIME_DIR", &runtime);
-    }
-    command
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .unwrap()
+    idlegrid_command().args(args).output().unwrap()
 }
 
 fn stdout_json(output: &Output) -> Value {

@@ -3,107 +3,14 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::net::*;
 use common::*;
 use idlegrid::Amount;
 use idlegrid::client::{Client, ClientError};
-use idlegrid::job::Job;
-use idlegrid::ledger::Ledger;
-use idlegrid::pool::verify::ReplicationPolicy;
-use idlegrid::pool::{Pool, PoolConfig, RunningPool};
-use idlegrid::protocol::{self, Bind, Capabilities, WORK_ALPN, WorkReply, WorkRequest};
-use idlegrid::provider::{Provider, ProviderConfig};
 use iroh::SecretKey;
 use tokio::sync::watch;
-
-const LOOPBACK: Bind = Bind::At(std::net::SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::LOCALHOST,
-    0,
-)));
-
-struct Running {
-    key: SecretKey,
-    ledger: Arc<Mutex<Ledger>>,
-    stop: watch::Sender<bool>,
-    may_run: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-fn test_config() -> PoolConfig {
-    PoolConfig {
-        replication: ReplicationPolicy {
-            untrusted_replicas: 1,
-            trusted_at: 10,
-        },
-        canary_rate: 0.0,
-        retry_after: Duration::from_millis(100),
-        payout_threshold: Amount::from_micros(250),
-        ..PoolConfig::default()
-    }
-}
-
-async fn start_pool(dir: &std::path::Path, key: SecretKey, config: PoolConfig) -> RunningPool {
-    Pool::open(dir, key, config)
-        .unwrap()
-        .serve(LOOPBACK)
-        .await
-        .unwrap()
-}
-
-fn start_provider(ticket: &str, dir: &std::path::Path) -> Running {
-    let key = SecretKey::generate();
-    let pool = protocol::ticket_addr(ticket).unwrap();
-    let provider = Provider::new(
-        key.clone(),
-        pool,
-        dir,
-        executor(),
-        ProviderConfig {
-            backoff: (Duration::from_millis(50), Duration::from_millis(500)),
-            ..ProviderConfig::default()
-        },
-    )
-    .unwrap();
-    let ledger = provider.ledger();
-    let (stop, stop_rx) = watch::channel(false);
-    let (may_run, may_run_rx) = watch::channel(true);
-    let task = tokio::spawn(async move {
-        provider.run(may_run_rx, stop_rx).await.unwrap();
-    });
-    Running {
-        key,
-        ledger,
-        stop,
-        may_run,
-        task,
-    }
-}
-
-async fn stop_all(providers: Vec<Running>) {
-    for p in providers {
-        let _ = p.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(10), p.task).await;
-    }
-}
-
-/// Waits until `check` holds, for at most `limit`.
-async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    check()
-}
-
-fn with_replicas(mut job: Job, replicas: u32) -> Job {
-    job.verify.replicas = replicas;
-    job
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_providers_verify_and_are_paid_exactly() {
@@ -189,69 +96,6 @@ async fn three_providers_verify_and_are_paid_exactly() {
     client.close().await;
     stop_all(providers).await;
     pool.shutdown().await;
-}
-
-/// A provider that speaks the protocol but makes its answers up.
-async fn byzantine_provider(ticket: &str, stop: watch::Receiver<bool>) -> SecretKey {
-    let key = SecretKey::generate();
-    let pool = protocol::ticket_addr(ticket).unwrap();
-    let endpoint = protocol::bind_endpoint(
-        protocol::endpoint_builder(key.clone(), Bind::Toward, Some(&pool)).unwrap(),
-    )
-    .await
-    .unwrap();
-    let connection = endpoint.connect(pool, WORK_ALPN).await.unwrap();
-    let capabilities = Capabilities {
-        adapter: "honest, really".into(),
-        device_type: "discrete".into(),
-        max_buffer_size: 1 << 30,
-        max_storage_buffer_binding_size: 1 << 30,
-        max_workgroups_per_dimension: 65535,
-        gflops: 1000.0,
-    };
-    tokio::spawn(async move {
-        // The endpoint lives as long as the liar does.
-        let _endpoint = endpoint;
-        while !*stop.borrow() {
-            let (mut send, mut recv) = connection.open_bi().await.unwrap();
-            let ask = WorkRequest::Ask {
-                capabilities: capabilities.clone(),
-                slots: 1,
-                stored: vec![],
-            };
-            protocol::write_frame(&mut send, &ask).await.unwrap();
-            send.finish().unwrap();
-            let WorkReply::Work { leases, .. } =
-                protocol::read_frame(&mut recv, 8 << 20).await.unwrap()
-            else {
-                panic!("no work reply");
-            };
-            for lease in leases {
-                let outputs: Vec<_> = lease
-                    .manifest
-                    .outputs()
-                    .map(|b| idlegrid::protocol::OutputHeader {
-                        name: b.name.clone(),
-                        size: b.init.size(),
-                    })
-                    .collect();
-                let (mut send, mut recv) = connection.open_bi().await.unwrap();
-                let result = WorkRequest::Result {
-                    lease: lease.lease,
-                    gpu_micros: 1,
-                    outputs: outputs.clone(),
-                };
-                protocol::write_frame(&mut send, &result).await.unwrap();
-                for o in &outputs {
-                    send.write_all(&vec![0xAB; o.size as usize]).await.unwrap();
-                }
-                send.finish().unwrap();
-                let _: WorkReply = protocol::read_frame(&mut recv, 8 << 20).await.unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
-    key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -78,7 +78,7 @@ pub enum PoolError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
-    #[error("the job was refused: {0}")]
+    #[error(transparent)]
     Job(#[from] JobError),
     #[error("lease {0} is not one of yours")]
     NotYourLease(LeaseId),
@@ -757,6 +757,12 @@ impl Pool {
     pub fn reputation(&self, provider: &PublicKey) -> Result<i64, PoolError> {
         let (clean, strikes) = store::provider_record(&self.db(), provider)?;
         Ok(verify::reputation(clean, strikes))
+    }
+
+    /// How many jobs submitters have had accepted, whatever became of them (canaries not counted):
+    /// a refused submission leaves this unchanged.
+    pub fn submitted_jobs(&self) -> Result<u64, PoolError> {
+        Ok(store::count_submitted_jobs(&self.db())?)
     }
 
     /// Every receipt issued, for operators and audits.

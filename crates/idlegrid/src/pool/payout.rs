@@ -37,7 +37,7 @@ impl SettlementRail for StatementRail {
         _amount: Amount,
         payout: &Id,
     ) -> Result<String, RailError> {
-        Ok(format!("statement:{}", &payout.to_hex()[..16]))
+        Ok(payout.to_hex()[..16].to_owned())
     }
 }
 

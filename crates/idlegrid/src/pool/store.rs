@@ -149,6 +149,14 @@ pub struct ResultRow {
 
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
+    // Query planner stability: plans do not depend on bound values. Without it SQLite marks the
+    // two UNION queries of the scheduler (`has_taken`, `participants`) as re-plannable per value, and
+    // as every cached statement has its bindings cleared on return to the cache, they were parsed and
+    // planned again on each of the hundreds of calls an ask makes.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // NORMAL under WAL survives a killed process (only power loss can lose the last commits).
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -657,6 +665,16 @@ pub fn mark_delivered(
         payouts.execute(params![&statement_id.0[..], &provider.as_bytes()[..]])?;
     }
     Ok(())
+}
+
+/// Jobs from submitters in any state; canaries are the pool's own and not counted.
+pub fn count_submitted_jobs(conn: &Connection) -> Result<u64, StoreError> {
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE canary_for IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// Every receipt the pool issued, as signed bytes (for operators and tests).

@@ -15,6 +15,12 @@ use super::ProtocolError;
 /// few enough that one peer cannot hold thousands of half-read frames in memory.
 const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 
+/// A peer silent this long is gone: a pool killed without closing its connections is noticed, and
+/// reconnected to, within seconds rather than QUIC's default half minute. Keep-alives keep quiet
+/// but healthy connections (a provider paused for hours) open.
+const IDLE_TIMEOUT: VarInt = VarInt::from_u32(6_000);
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where to bind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bind {
@@ -52,6 +58,8 @@ pub fn endpoint_builder(
     let transport = QuicTransportConfig::builder()
         .max_concurrent_bidi_streams(VarInt::from_u32(MAX_STREAMS_PER_CONNECTION))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .max_idle_timeout(Some(IDLE_TIMEOUT.into()))
+        .keep_alive_interval(KEEP_ALIVE)
         .build();
     Ok(Endpoint::builder(presets::Minimal)
         .secret_key(secret)

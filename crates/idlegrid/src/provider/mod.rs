@@ -63,6 +63,8 @@ pub struct Provider {
     ledger: Arc<Mutex<Ledger>>,
     cache: Arc<BlobStore>,
     executor: Arc<Mutex<Executor>>,
+    /// Results finished while the pool was unreachable.
+    undelivered: Mutex<Vec<session::Finished>>,
 }
 
 impl Provider {
@@ -83,6 +85,7 @@ impl Provider {
             ledger: Arc::new(Mutex::new(ledger)),
             cache: Arc::new(cache),
             executor: Arc::new(Mutex::new(executor)),
+            undelivered: Mutex::new(Vec::new()),
         })
     }
 

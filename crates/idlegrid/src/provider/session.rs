@@ -15,8 +15,18 @@ use crate::protocol::{
 };
 use crate::statement::{Id, now_ms};
 
-/// Time kept back from a lease for returning the result before it lapses.
+/// Time kept back from a lease for returning the result before it lapses; at most half the lease,
+/// so a pool with short leases still leaves time to run (a whole margin would leave none).
 const RETURN_MARGIN: Duration = Duration::from_secs(2);
+
+/// A lease run to the end, until the pool has its outputs.
+pub(super) struct Finished {
+    lease: u64,
+    job: Id,
+    name: String,
+    gpu_micros: u64,
+    outputs: Vec<crate::gpu::OutputBuffer>,
+}
 
 pub(super) struct Session<'a> {
     provider: &'a Provider,
@@ -37,6 +47,7 @@ impl<'a> Session<'a> {
         &self,
         may_run: &mut watch::Receiver<bool>,
     ) -> Result<(), ProviderError> {
+        self.return_undelivered().await?;
         let mut stored = Vec::new();
         loop {
             if !*may_run.borrow_and_update() {
@@ -147,7 +158,8 @@ impl<'a> Session<'a> {
     /// reason to drop the connection.
     async fn work(&self, offer: LeaseOffer) -> Result<(), ProviderError> {
         let name = offer.manifest.name.clone();
-        let deadline = Duration::from_millis(offer.expires_in_ms).saturating_sub(RETURN_MARGIN);
+        let lease = Duration::from_millis(offer.expires_in_ms);
+        let deadline = lease.saturating_sub(RETURN_MARGIN.min(lease / 2));
         let job = match self.fetch_inputs(offer.manifest.clone()).await {
             Ok(job) => job,
             Err(ProviderError::Pool(message)) => {
@@ -158,48 +170,87 @@ impl<'a> Session<'a> {
         tracing::info!(job = %name, lease = offer.lease, "running");
         match self.execute(job, deadline).await {
             Ok(output) => {
-                let outputs: Vec<OutputHeader> = output
-                    .outputs
-                    .iter()
-                    .map(|o| OutputHeader {
-                        name: o.name.clone(),
-                        size: o.bytes.len() as u64,
-                    })
-                    .collect();
-                let gpu_micros = u64::try_from(output.gpu_time.as_micros()).unwrap_or(u64::MAX);
-                let request = WorkRequest::Result {
+                let finished = Finished {
                     lease: offer.lease,
-                    gpu_micros,
-                    outputs,
+                    job: offer.job,
+                    name,
+                    gpu_micros: u64::try_from(output.gpu_time.as_micros()).unwrap_or(u64::MAX),
+                    outputs: output.outputs,
                 };
-                let (mut send, mut recv) = self
-                    .connection
-                    .open_bi()
-                    .await
-                    .map_err(ProtocolError::from)?;
-                write_frame(&mut send, &request).await?;
-                for o in &output.outputs {
-                    send.write_all(&o.bytes)
-                        .await
-                        .map_err(ProtocolError::from)?;
-                }
-                send.finish()
-                    .map_err(|e| ProtocolError::Connection(e.to_string()))?;
-                match read_frame(&mut recv, MAX_REPLY_FRAME).await? {
-                    WorkReply::Ack => {
-                        tracing::info!(job = %name, gpu_ms = gpu_micros as f64 / 1e3, "result returned");
-                        Ok(())
-                    }
-                    WorkReply::Error { message } => {
-                        tracing::warn!(job = %name, %message, "the pool did not take the result");
-                        self.note_unpaid(&offer, &name, &message);
-                        Ok(())
-                    }
-                    other => Err(unexpected(&other)),
-                }
+                self.return_result(finished).await
             }
             Err(error) => self.report_failure(&offer, &name, &error.to_string()).await,
         }
+    }
+
+    /// Returns a finished lease's outputs. If the pool cannot be reached, the result is kept and
+    /// returned first thing after reconnecting: the lease may well still be open, and the work paid.
+    async fn return_result(&self, finished: Finished) -> Result<(), ProviderError> {
+        match self.send_result(&finished).await {
+            Ok(WorkReply::Ack) => {
+                tracing::info!(job = %finished.name, gpu_ms = finished.gpu_micros as f64 / 1e3, "result returned");
+                Ok(())
+            }
+            Ok(WorkReply::Error { message }) => {
+                tracing::warn!(job = %finished.name, %message, "the pool did not take the result");
+                self.note_unpaid(finished.job, &finished.name, &message);
+                Ok(())
+            }
+            Ok(other) => Err(unexpected(&other)),
+            Err(error) => {
+                tracing::info!(job = %finished.name, "keeping the result until the pool is back");
+                self.provider
+                    .undelivered
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(finished);
+                Err(error)
+            }
+        }
+    }
+
+    async fn send_result(&self, finished: &Finished) -> Result<WorkReply, ProviderError> {
+        let request = WorkRequest::Result {
+            lease: finished.lease,
+            gpu_micros: finished.gpu_micros,
+            outputs: finished
+                .outputs
+                .iter()
+                .map(|o| OutputHeader {
+                    name: o.name.clone(),
+                    size: o.bytes.len() as u64,
+                })
+                .collect(),
+        };
+        let (mut send, mut recv) = self
+            .connection
+            .open_bi()
+            .await
+            .map_err(ProtocolError::from)?;
+        write_frame(&mut send, &request).await?;
+        for o in &finished.outputs {
+            send.write_all(&o.bytes)
+                .await
+                .map_err(ProtocolError::from)?;
+        }
+        send.finish()
+            .map_err(|e| ProtocolError::Connection(e.to_string()))?;
+        Ok(read_frame(&mut recv, MAX_REPLY_FRAME).await?)
+    }
+
+    /// Results finished while the pool was away.
+    async fn return_undelivered(&self) -> Result<(), ProviderError> {
+        let waiting = std::mem::take(
+            &mut *self
+                .provider
+                .undelivered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for finished in waiting {
+            self.return_result(finished).await?;
+        }
+        Ok(())
     }
 
     async fn report_failure(
@@ -209,7 +260,7 @@ impl<'a> Session<'a> {
         reason: &str,
     ) -> Result<(), ProviderError> {
         tracing::warn!(job = %name, %reason, "job failed here");
-        self.note_unpaid(offer, name, reason);
+        self.note_unpaid(offer.job, name, reason);
         let request = WorkRequest::Failed {
             lease: offer.lease,
             reason: reason.to_owned(),
@@ -220,10 +271,10 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn note_unpaid(&self, offer: &LeaseOffer, name: &str, reason: &str) {
+    fn note_unpaid(&self, job: Id, name: &str, reason: &str) {
         let ledger = self.provider.ledger.lock();
         let mut ledger = ledger.unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(error) = ledger.record_unpaid(&self.pool, offer.job, name, reason, now_ms()) {
+        if let Err(error) = ledger.record_unpaid(&self.pool, job, name, reason, now_ms()) {
             tracing::warn!(%error, "could not note unpaid work in the ledger");
         }
     }

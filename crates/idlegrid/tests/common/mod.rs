@@ -2,6 +2,8 @@
 //! the example jobs, and small builders for jobs written inside a test.
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::path::PathBuf;
 
 use idlegrid::gpu::{AdapterChoice, Executor, JobOutput, OutputBuffer};
@@ -9,6 +11,24 @@ use idlegrid::job::{Access, BufferInit, BufferSpec, Job, JobLimits, Pass, Verify
 
 pub fn executor() -> Executor {
     Executor::new(&AdapterChoice::from_flag_or_env(None)).expect("a GPU adapter (llvmpipe in CI)")
+}
+
+/// The `idlegrid` binary, run from the repository root. A desktop session has a runtime dir; without
+/// one Mesa prints warnings that are not ours.
+pub fn idlegrid_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_idlegrid"));
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|dir| dir.is_empty()) {
+        let runtime = std::env::temp_dir().join("idlegrid-test-runtime");
+        std::fs::create_dir_all(&runtime).unwrap();
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        command.env("XDG_RUNTIME_DIR", &runtime);
+    }
+    command.current_dir(repo_root());
+    command
 }
 
 pub fn repo_root() -> PathBuf {

@@ -1,0 +1,310 @@
+//! `idlegrid pool`, `provide`, `submit` and `earnings`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use idlegrid::Amount;
+use idlegrid::client::Client;
+use idlegrid::gpu::{AdapterChoice, Executor};
+use idlegrid::identity::{Identity, KeyStore, default_data_dir};
+use idlegrid::job::{Job, JobLimits};
+use idlegrid::ledger::Ledger;
+use idlegrid::pool::verify::ReplicationPolicy;
+use idlegrid::pool::{Pool, PoolConfig, RunningPool};
+use idlegrid::protocol::{self, Bind, JobProgress, JobState};
+use idlegrid::provider::{Provider, ProviderConfig};
+use serde_json::json;
+use tokio::sync::watch;
+
+#[derive(Args)]
+pub struct PoolArgs {
+    /// Where the pool keeps its identity, queue, results and payouts
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// A submitter's public key (from `idlegrid id`) that may send jobs; repeat for more
+    #[arg(long = "allow", value_name = "KEY")]
+    allow: Vec<iroh::PublicKey>,
+    /// Address to listen on (default: every IPv4 interface, on the port this pool had before so its
+    /// ticket stays the same, or a free UDP port the first time)
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<SocketAddr>,
+    /// Seconds a provider holds a lease before the job is handed to another
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    lease_secs: u64,
+    /// Replicas a job needs while its providers have no long clean record
+    #[arg(long, value_name = "N", default_value_t = ReplicationPolicy::default().untrusted_replicas)]
+    replicas_for_new: u32,
+    /// Share of requests for work answered with a canary job of known answer
+    #[arg(long, value_name = "RATE", default_value_t = PoolConfig::default().canary_rate)]
+    canary_rate: f64,
+    /// Unpaid balance at which a provider is paid out
+    #[arg(long, value_name = "AMOUNT", default_value_t = PoolConfig::default().payout_threshold)]
+    payout_threshold: Amount,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Policy {
+    /// Work whenever the pool has work
+    Always,
+    /// Work only while the computer is idle
+    Idle,
+}
+
+#[derive(Args)]
+pub struct ProvideArgs {
+    /// The pool's ticket, as printed by `idlegrid pool`
+    #[arg(long, value_name = "TICKET")]
+    pool: String,
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "always")]
+    policy: Policy,
+    /// Use the adapter whose name contains this (also WGPU_ADAPTER_NAME)
+    #[arg(long, value_name = "NAME")]
+    adapter: Option<String>,
+    /// Leases to ask for at once
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    slots: u32,
+}
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    job: PathBuf,
+    /// The pool's ticket, as printed by `idlegrid pool`
+    #[arg(long, value_name = "TICKET")]
+    pool: String,
+    /// Where to write each verified output as NAME.bin
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Independent providers that must agree (overrides the job's [verify] replicas)
+    #[arg(long, value_name = "N")]
+    replicas: Option<u32>,
+    /// Whose identity submits (default: the platform data dir)
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Print a JSON summary: job, outputs (name, bytes, blake3, path)
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct EarningsArgs {
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Print the ledger as JSON: receipts, balance, payouts
+    #[arg(long)]
+    json: bool,
+}
+
+fn identity(data: &Path) -> anyhow::Result<Identity> {
+    Ok(Identity::load_or_create(data, &KeyStore::from_env())?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub fn pool(args: PoolArgs) -> anyhow::Result<()> {
+    let data = args.data.unwrap_or_else(default_data_dir);
+    let key = identity(&data)?.secret_key().clone();
+    let config = PoolConfig {
+        allow: args.allow,
+        replication: ReplicationPolicy {
+            untrusted_replicas: args.replicas_for_new.max(1),
+            ..ReplicationPolicy::default()
+        },
+        lease_time: Duration::from_secs(args.lease_secs.max(1)),
+        canary_rate: args.canary_rate.clamp(0.0, 1.0),
+        payout_threshold: args.payout_threshold,
+        ..PoolConfig::default()
+    };
+    let pool = Pool::open(&data, key, config)?;
+    runtime()?.block_on(async {
+        let running = match args.bind {
+            Some(addr) => pool.serve(Bind::At(addr)).await?,
+            None => serve_on_previous_port(pool, &data).await?,
+        };
+        let ticket = running.ticket();
+        write_atomically(&data.join("ticket"), format!("{ticket}\n").as_bytes())?;
+        println!("ticket: {ticket}");
+        tracing::info!(data = %data.display(), "pool running; Ctrl-C stops it");
+        shutdown_signal().await;
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Binds the port of the ticket this pool printed last time, so providers and submitters holding it
+/// find the pool again after a restart; a new port if that one is taken.
+async fn serve_on_previous_port(pool: Pool, data: &Path) -> anyhow::Result<RunningPool> {
+    let any = |port| Bind::At(SocketAddr::from(([0, 0, 0, 0], port)));
+    let previous = std::fs::read_to_string(data.join("ticket"))
+        .ok()
+        .and_then(|ticket| protocol::ticket_addr(&ticket).ok())
+        .and_then(|addr| addr.ip_addrs().next().map(SocketAddr::port));
+    if let Some(port) = previous {
+        match pool.clone().serve(any(port)).await {
+            Ok(running) => return Ok(running),
+            Err(error) => {
+                tracing::warn!(port, %error, "the previous port is taken; the ticket changes")
+            }
+        }
+    }
+    Ok(pool.serve(any(0)).await?)
+}
+
+pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
+    if matches!(args.policy, Policy::Idle) {
+        bail!(
+            "--policy idle needs the idle signals, which this build does not have yet; use --policy always"
+        );
+    }
+    let data = args.data.unwrap_or_else(default_data_dir);
+    let key = identity(&data)?.secret_key().clone();
+    let pool = protocol::ticket_addr(&args.pool)?;
+    let mut executor = Executor::new(&AdapterChoice::from_flag_or_env(args.adapter))?;
+    let gflops = device_score(&data, &mut executor);
+    let config = ProviderConfig {
+        slots: args.slots.max(1),
+        gflops,
+        ..ProviderConfig::default()
+    };
+    let provider = Provider::new(key, pool, &data, executor, config)?;
+    runtime()?.block_on(async {
+        let (_may_run, may_run_rx) = watch::channel(true);
+        let (stop, stop_rx) = watch::channel(false);
+        let work = tokio::spawn(provider.run(may_run_rx, stop_rx));
+        tracing::info!("providing; Ctrl-C stops");
+        shutdown_signal().await;
+        let _ = stop.send(true);
+        work.await.context("the provider stopped unexpectedly")??;
+        Ok(())
+    })
+}
+
+/// The matrix-multiply score sent to pools, measured once per adapter and kept in the data dir.
+fn device_score(data: &Path, executor: &mut Executor) -> f32 {
+    let path = data.join("bench.json");
+    let adapter = executor.adapter_info().name.clone();
+    let cached = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .filter(|v| v["adapter"] == adapter.as_str())
+        .and_then(|v| v["matmul_gflops"].as_f64());
+    if let Some(score) = cached {
+        return score as f32;
+    }
+    match idlegrid::bench(executor) {
+        Ok(report) => {
+            let json = json!({ "adapter": adapter, "matmul_gflops": report.matmul_gflops });
+            if let Err(error) = write_atomically(&path, json.to_string().as_bytes()) {
+                tracing::warn!(%error, "could not keep the device score");
+            }
+            report.matmul_gflops as f32
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not score this GPU; pools will see 0");
+            0.0
+        }
+    }
+}
+
+pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
+    let mut job = Job::load(&args.job, &JobLimits::default())?;
+    if let Some(replicas) = args.replicas {
+        if replicas == 0 {
+            bail!("--replicas must be at least 1");
+        }
+        job.verify.replicas = replicas;
+    }
+    let data = args.data.unwrap_or_else(default_data_dir);
+    let key = identity(&data)?.secret_key().clone();
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message(format!("sending {} to the pool", job.name));
+    let outputs = runtime()?.block_on(async {
+        let client = Client::connect(&args.pool, key).await?;
+        let outcome = async {
+            let handle = client.submit(&job).await?;
+            let id = handle.id();
+            let outputs = handle
+                .wait_with(|p| bar.set_message(describe_progress(&p)))
+                .await?;
+            anyhow::Ok((id, outputs))
+        }
+        .await;
+        client.close().await;
+        outcome
+    });
+    bar.finish_and_clear();
+    let (id, outputs) = outputs?;
+    crate::write_outputs(&outputs, &args.out)?;
+    let summary = json!({
+        "job": job.name,
+        "id": id.to_hex(),
+        "outputs": crate::outputs_json(&outputs, &args.out),
+    });
+    crate::print(args.json, &summary, || {
+        format!(
+            "{} verified\n{}",
+            job.name,
+            crate::describe_outputs(&outputs, &args.out)
+        )
+    })
+}
+
+fn describe_progress(progress: &JobProgress) -> String {
+    match progress.state {
+        JobState::Queued => format!("queued ({}/{} results)", progress.results, progress.needed),
+        JobState::Running => format!(
+            "running on {} provider{} ({}/{} results)",
+            progress.running,
+            if progress.running == 1 { "" } else { "s" },
+            progress.results,
+            progress.needed
+        ),
+        JobState::Verified => "verified".into(),
+        JobState::Failed => "failed".into(),
+    }
+}
+
+pub fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
+    let data = args.data.unwrap_or_else(default_data_dir);
+    let me = identity(&data)?.public();
+    let earnings = Ledger::open(&data.join("ledger.sqlite"), me)?.earnings()?;
+    crate::print(args.json, &earnings, || earnings.describe())
+}
+
+/// Writes through a temporary file, so a reader never sees half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&partial, bytes)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,296 @@
+//! The network commands as separate processes, the way people run them: `idlegrid pool`, `provide`,
+//! `submit` and `earnings`, on 127.0.0.1 — including a pool killed with SIGKILL mid-batch and started
+//! again on the same data.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn idlegrid() -> Command {
+    let mut command = idlegrid_command();
+    // Never touch a person's keyring from tests; the keyring itself has its own test.
+    command.env("IDLEGRID_KEYSTORE", "file");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    idlegrid().args(args).output().unwrap()
+}
+
+fn text(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+/// A child killed when the test ends, however it ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a pool and returns it with the ticket it printed.
+fn start_pool(data: &Path, args: &[&str]) -> (Process, String) {
+    let mut child = idlegrid()
+        .args(["pool", "--data", text(data)])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let ticket = line
+        .strip_prefix("ticket: ")
+        .unwrap_or_else(|| panic!("pool printed {line:?}"))
+        .trim()
+        .to_owned();
+    assert_eq!(
+        std::fs::read_to_string(data.join("ticket")).unwrap().trim(),
+        ticket
+    );
+    (Process(child), ticket)
+}
+
+fn start_provider(ticket: &str, data: &Path) -> Process {
+    Process(
+        idlegrid()
+            .args(["provide", "--pool", ticket, "--data", text(data)])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn public_key(data: &Path) -> String {
+    let output = run(&["id", "--data", text(data)]);
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn earnings(data: &Path) -> Value {
+    let output = run(&["earnings", "--data", text(data), "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A free UDP port on 127.0.0.1, so the restarted pool keeps its ticket.
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn read_outputs(dir: &Path, names: &[&str]) -> Vec<idlegrid::gpu::OutputBuffer> {
+    names
+        .iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
+            idlegrid::gpu::OutputBuffer {
+                name: (*name).to_owned(),
+                blake3: blake3::hash(&bytes),
+                bytes,
+            }
+        })
+        .collect()
+}
+
+fn micros(amount: &Value) -> u64 {
+    amount
+        .as_str()
+        .unwrap()
+        .parse::<idlegrid::Amount>()
+        .unwrap()
+        .micros()
+}
+
+#[test]
+fn a_pool_killed_mid_batch_restarts_and_every_job_completes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool_dir = dir.path().join("pool");
+    let submitter_dir = dir.path().join("submitter");
+    let submitter = public_key(&submitter_dir);
+    let bind = format!("127.0.0.1:{}", free_port());
+    let pool_args = [
+        "--bind",
+        &bind,
+        "--allow",
+        &submitter,
+        "--replicas-for-new",
+        "1",
+        "--canary-rate",
+        "0",
+        "--payout-threshold",
+        "0.0003",
+        // A lease whose offer died with the pool is handed out again after this.
+        "--lease-secs",
+        "15",
+    ];
+    let (pool, ticket) = start_pool(&pool_dir, &pool_args);
+    let provider_dirs: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("provider{i}")))
+        .collect();
+    let _providers: Vec<Process> = provider_dirs
+        .iter()
+        .map(|d| start_provider(&ticket, d))
+        .collect();
+
+    const JOBS: usize = 8;
+    let mut submits: Vec<(PathBuf, Child)> = (0..JOBS)
+        .map(|i| {
+            let out = dir.path().join(format!("out{i}"));
+            let child = idlegrid()
+                .args(["submit", "examples/jobs/matmul/job.toml", "--replicas", "1"])
+                .args([
+                    "--pool",
+                    &ticket,
+                    "--out",
+                    text(&out),
+                    "--data",
+                    text(&submitter_dir),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (out, child)
+        })
+        .collect();
+
+    // Kill the pool as soon as the first job is through, while the others are in flight.
+    let started = Instant::now();
+    while !submits
+        .iter_mut()
+        .any(|(_, c)| c.try_wait().unwrap().is_some())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no job finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut pool = pool;
+    nix_kill(&pool.0);
+    let _ = pool.0.wait();
+    drop(pool);
+    let (_pool, again) = start_pool(&pool_dir, &pool_args);
+    assert_eq!(again, ticket, "a restarted pool keeps its ticket");
+
+    for (out, child) in submits {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "submit failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_matmul(&read_outputs(&out, &["c"]));
+    }
+
+    // Exactly one receipt per job, none twice, and every ledger adds up to the micro-unit.
+    let mut receipts = HashSet::new();
+    let mut jobs = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        receipts.clear();
+        jobs.clear();
+        let mut consistent = true;
+        for d in &provider_dirs {
+            let ledger = earnings(d);
+            let list = ledger["receipts"].as_array().unwrap();
+            let owed: u64 = list.iter().map(|r| micros(&r["amount"])).sum();
+            let paid: u64 = ledger["payouts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| micros(&p["amount"]))
+                .sum();
+            consistent &= micros(&ledger["balance"]) + paid == owed;
+            for r in list {
+                assert!(
+                    receipts.insert(r["id"].as_str().unwrap().to_owned()),
+                    "receipt stored twice"
+                );
+                jobs.insert(r["job"].as_str().unwrap().to_owned());
+            }
+        }
+        if consistent && receipts.len() == JOBS || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(receipts.len(), JOBS, "one receipt per job");
+    assert_eq!(jobs.len(), JOBS, "no job paid twice");
+}
+
+fn nix_kill(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn submit_reports_a_refused_job_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, ticket) = start_pool(&dir.path().join("pool"), &["--bind", "127.0.0.1:0"]);
+    // Not on the allow list.
+    let output = run(&[
+        "submit",
+        "examples/jobs/matmul/job.toml",
+        "--pool",
+        &ticket,
+        "--out",
+        text(&dir.path().join("out")),
+        "--data",
+        text(&dir.path().join("stranger")),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("does not accept jobs from"), "{stderr}");
+    // One line says what is wrong (beside the notice that the test keeps its key in a file).
+    let said: Vec<_> = stderr.lines().filter(|l| !l.contains("WARN")).collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(
+        said[0].starts_with("error: this pool does not accept"),
+        "{stderr}"
+    );
+
+    let output = run(&[
+        "submit",
+        "examples/jobs/matmul/job.toml",
+        "--pool",
+        "endpoint-nonsense",
+        "--out",
+        "x",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("is not a pool ticket"), "{stderr}");
+}
+
+#[test]
+fn earnings_of_a_new_provider_are_empty_and_shaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = earnings(dir.path());
+    assert_eq!(ledger["receipts"], Value::Array(vec![]));
+    assert_eq!(ledger["payouts"], Value::Array(vec![]));
+    assert_eq!(ledger["balance"], "0");
+}
