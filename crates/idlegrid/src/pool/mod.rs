@@ -297,7 +297,8 @@ impl Pool {
             let trusted_me = config
                 .replication
                 .trusts(verify::reputation(clean, strikes));
-            for job in store::queued_jobs(&tx, 256)? {
+            let most = config.replication.needed(1, false);
+            for job in store::queued_jobs(&tx, 256, now, most)? {
                 if leases.len() >= slots as usize {
                     break;
                 }

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, seq);
+-- Every ask looks for a canary waiting for its provider; without this it scans the whole queue.
+CREATE INDEX IF NOT EXISTS jobs_canary ON jobs (canary_for, state);
 CREATE TABLE IF NOT EXISTS leases (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job BLOB NOT NULL,
@@ -50,6 +52,9 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 CREATE INDEX IF NOT EXISTS leases_job ON leases (job, state);
 CREATE INDEX IF NOT EXISTS leases_active ON leases (state, expires_ms);
+-- A job's unexpired leases. Without it SQLite answers `job = ? AND state = 'active' AND expires_ms
+-- >= ?` from `leases_active`, reading every active lease in the pool for each job an ask considers.
+CREATE INDEX IF NOT EXISTS leases_job_expiry ON leases (job, state, expires_ms);
 CREATE TABLE IF NOT EXISTS results (
     job BLOB NOT NULL,
     provider BLOB NOT NULL,
@@ -71,6 +76,9 @@ CREATE TABLE IF NOT EXISTS receipts (
     UNIQUE (job, provider)
 );
 CREATE INDEX IF NOT EXISTS receipts_provider ON receipts (provider, payout);
+-- Every ask reads the provider's undelivered statements: without these, all its receipts ever, and
+-- every payout to anyone.
+CREATE INDEX IF NOT EXISTS receipts_undelivered ON receipts (provider, delivered);
 CREATE TABLE IF NOT EXISTS payouts (
     id BLOB PRIMARY KEY,
     provider BLOB NOT NULL,
@@ -78,6 +86,7 @@ CREATE TABLE IF NOT EXISTS payouts (
     signed BLOB NOT NULL,
     delivered INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS payouts_undelivered ON payouts (provider, delivered);
 CREATE TABLE IF NOT EXISTS providers (
     key BLOB PRIMARY KEY,
     clean INTEGER NOT NULL DEFAULT 0,
@@ -218,12 +227,23 @@ pub fn insert_job(tx: &Transaction, job: &JobRow, now_ms: u64) -> Result<(), Sto
 }
 
 /// Queued jobs open to anyone, oldest first.
-pub fn queued_jobs(tx: &Transaction, limit: u32) -> Result<Vec<QueuedJob>, StoreError> {
+/// Queued jobs open to anyone that may still want a replica, oldest first: a job with as many
+/// unexpired leases out as it could ever need (`at_most` or its own replicas) is skipped here, so a
+/// long queue of leased-out jobs costs one index lookup each rather than a full look at each.
+pub fn queued_jobs(
+    tx: &Transaction,
+    limit: u32,
+    now_ms: u64,
+    at_most: u32,
+) -> Result<Vec<QueuedJob>, StoreError> {
     let mut statement = tx.prepare_cached(
-        "SELECT id, replicas, largest_buffer, max_workgroups FROM jobs
-         WHERE state = 'queued' AND canary_for IS NULL ORDER BY seq LIMIT ?1",
+        "SELECT id, replicas, largest_buffer, max_workgroups FROM jobs AS j
+         WHERE state = 'queued' AND canary_for IS NULL
+           AND (SELECT COUNT(*) FROM leases AS l
+                WHERE l.job = j.id AND l.state = 'active' AND l.expires_ms >= ?2) < max(j.replicas, ?3)
+         ORDER BY seq LIMIT ?1",
     )?;
-    let rows = statement.query_map([limit], |r| {
+    let rows = statement.query_map(params![limit, now_ms as i64, at_most], |r| {
         Ok((
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, u32>(1)?,
