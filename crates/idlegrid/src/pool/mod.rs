@@ -401,10 +401,7 @@ impl Pool {
     ) -> Result<Vec<OutputHeader>, PoolError> {
         let mut db = self.db();
         let tx = db.transaction().map_err(StoreError::from)?;
-        let row = store::lease(&tx, lease)?.ok_or(PoolError::NotYourLease(lease))?;
-        if row.provider != *provider {
-            return Err(PoolError::NotYourLease(lease));
-        }
+        let row = own_lease(&tx, provider, lease)?;
         let manifest = Job::from_wire(&store::manifest(&tx, &row.job)?)
             .map_err(|_| StoreError::Corrupt("manifest"))?;
         Ok(manifest
@@ -438,10 +435,7 @@ impl Pool {
         let now = now_ms();
         let mut db = self.db();
         let tx = db.transaction().map_err(StoreError::from)?;
-        let row = store::lease(&tx, lease)?.ok_or(PoolError::NotYourLease(lease))?;
-        if row.provider != *provider {
-            return Err(PoolError::NotYourLease(lease));
-        }
+        let row = own_lease(&tx, provider, lease)?;
         if store::has_result(&tx, &row.job, provider)? {
             return Err(PoolError::Replayed);
         }
@@ -662,10 +656,7 @@ impl Pool {
         let now = now_ms();
         let mut db = self.db();
         let tx = db.transaction().map_err(StoreError::from)?;
-        let row = store::lease(&tx, lease)?.ok_or(PoolError::NotYourLease(lease))?;
-        if row.provider != *provider {
-            return Err(PoolError::NotYourLease(lease));
-        }
+        let row = own_lease(&tx, provider, lease)?;
         store::end_lease(&tx, lease, "failed", Some(reason))?;
         if store::count_leases(&tx, &row.job, "failed")? >= self.shared.config.max_failures {
             let reason = format!(
@@ -775,6 +766,17 @@ impl Pool {
             })
             .collect()
     }
+}
+
+/// The lease, if `provider` holds it; someone else's lease is as unknown as a made-up one.
+fn own_lease(
+    tx: &rusqlite::Transaction,
+    provider: &PublicKey,
+    lease: LeaseId,
+) -> Result<store::LeaseRow, PoolError> {
+    store::lease(tx, lease)?
+        .filter(|row| row.provider == *provider)
+        .ok_or(PoolError::NotYourLease(lease))
 }
 
 fn fits(capabilities: &Capabilities, job: &store::QueuedJob) -> bool {
