@@ -190,13 +190,7 @@ pub fn own_submitter_key(pool_key: &SecretKey) -> SecretKey {
 
 fn job_outputs(request: &SubmitRequest) -> Vec<OutputHeader> {
     match request {
-        SubmitRequest::Job { manifest, .. } => manifest
-            .outputs()
-            .map(|b| OutputHeader {
-                name: b.name.clone(),
-                size: b.init.size(),
-            })
-            .collect(),
+        SubmitRequest::Job { manifest, .. } => OutputHeader::expected(manifest),
         SubmitRequest::Watch { .. } => Vec::new(),
     }
 }
@@ -250,8 +244,7 @@ async fn watch(
 ) -> Result<Vec<OutputBuffer>, ClientError> {
     let (mut send, mut recv) = connection.open_bi().await.map_err(ProtocolError::from)?;
     write_frame(&mut send, &SubmitRequest::Watch { job }).await?;
-    send.finish()
-        .map_err(|e| ProtocolError::Connection(e.to_string()))?;
+    send.finish().map_err(ProtocolError::from)?;
     loop {
         match read_frame(&mut recv, MAX_REPLY_FRAME).await? {
             SubmitReply::Progress(p) => progress(p),

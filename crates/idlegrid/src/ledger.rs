@@ -270,19 +270,8 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let stored = stored_statement::<Receipt>(&tx, "receipts", &id)?;
-        if let Some(stored) = stored {
-            let mut same = stored.body;
-            same.issued_at_ms = body.issued_at_ms;
-            return if same == *body {
-                Ok(Recorded::Duplicate)
-            } else {
-                tracing::warn!(receipt = %id, %pool, "pool sent a receipt that contradicts one it sent before");
-                Err(LedgerError::Conflict {
-                    kind: "receipt",
-                    id,
-                })
-            };
+        if let Some(repeat) = repeat_of(&tx, "receipts", &id, body, pool)? {
+            return Ok(repeat);
         }
         tx.execute(
             "INSERT INTO receipts (id, pool, job, job_name, amount_micros, output_hash, issued_at_ms,
@@ -333,15 +322,8 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(stored) = stored_statement::<Payout>(&tx, "payouts", &id)? {
-            let mut same = stored.body;
-            same.issued_at_ms = body.issued_at_ms;
-            return if same == *body {
-                Ok(Recorded::Duplicate)
-            } else {
-                tracing::warn!(payout = %id, %pool, "pool sent a payout that contradicts one it sent before");
-                Err(LedgerError::Conflict { kind: "payout", id })
-            };
+        if let Some(repeat) = repeat_of(&tx, "payouts", &id, body, pool)? {
+            return Ok(repeat);
         }
         tx.execute(
             "INSERT INTO payouts (id, pool, amount_micros, rail, reference, issued_at_ms,
@@ -590,6 +572,32 @@ fn stored_statement<T: Statement>(
         )
         .optional()?;
     bytes.map(|bytes| decode(&bytes)).transpose()
+}
+
+/// A statement already stored under `id`: `Duplicate` when it states the same facts (its time
+/// aside: a pool that lost track of sending it may re-sign it later), a `Conflict` when it states
+/// others; `None` when it is new.
+fn repeat_of<T: Statement>(
+    tx: &Transaction<'_>,
+    table: &str,
+    id: &str,
+    body: &T,
+    pool: &PublicKey,
+) -> Result<Option<Recorded>, LedgerError> {
+    let Some(stored) = stored_statement::<T>(tx, table, id)? else {
+        return Ok(None);
+    };
+    let mut same = stored.body;
+    same.set_issued_at_ms(body.issued_at_ms());
+    if same == *body {
+        return Ok(Some(Recorded::Duplicate));
+    }
+    let kind = T::kind();
+    tracing::warn!(%id, %pool, kind, "pool sent a statement that contradicts one it sent before");
+    Err(LedgerError::Conflict {
+        kind,
+        id: id.to_owned(),
+    })
 }
 
 fn decode<T: Statement>(bytes: &[u8]) -> Result<Signed<T>, LedgerError> {

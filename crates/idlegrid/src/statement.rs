@@ -68,10 +68,22 @@ pub struct Payout {
 }
 
 /// A statement kind: what it is called in the signed bytes, who signs it, and its id.
-pub trait Statement: Serialize + DeserializeOwned {
+pub trait Statement: Serialize + DeserializeOwned + PartialEq {
     const DOMAIN: &'static str;
     fn signer(&self) -> PublicKey;
     fn id(&self) -> Id;
+    /// When it was signed; not part of the id, so the same statement re-signed later is the same.
+    fn issued_at_ms(&self) -> u64;
+    fn set_issued_at_ms(&mut self, ms: u64);
+
+    /// What it is called in messages: "receipt", "payout".
+    fn kind() -> &'static str {
+        Self::DOMAIN
+            .trim_start_matches("idlegrid/")
+            .split('/')
+            .next()
+            .unwrap_or("statement")
+    }
 }
 
 impl Receipt {
@@ -94,6 +106,12 @@ impl Statement for Receipt {
     fn id(&self) -> Id {
         Receipt::id_for(&self.pool, &self.job, &self.provider)
     }
+    fn issued_at_ms(&self) -> u64 {
+        self.issued_at_ms
+    }
+    fn set_issued_at_ms(&mut self, ms: u64) {
+        self.issued_at_ms = ms;
+    }
 }
 
 impl Statement for Payout {
@@ -110,6 +128,12 @@ impl Statement for Payout {
             hasher.update(&receipt.0);
         }
         Id(*hasher.finalize().as_bytes())
+    }
+    fn issued_at_ms(&self) -> u64 {
+        self.issued_at_ms
+    }
+    fn set_issued_at_ms(&mut self, ms: u64) {
+        self.issued_at_ms = ms;
     }
 }
 
@@ -144,7 +168,7 @@ impl<T: Statement> Signed<T> {
 
     /// Checks that `expected` signed exactly this body.
     pub fn verify(&self, expected: &PublicKey) -> Result<(), StatementError> {
-        let kind = kind::<T>();
+        let kind = T::kind();
         let signer = self.body.signer();
         if signer != *expected {
             return Err(StatementError::WrongSigner {
@@ -168,18 +192,10 @@ impl<T: Statement> Signed<T> {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Signed<T>, StatementError> {
         postcard::from_bytes(bytes).map_err(|e| StatementError::Malformed {
-            kind: kind::<T>(),
+            kind: T::kind(),
             message: e.to_string(),
         })
     }
-}
-
-fn kind<T: Statement>() -> &'static str {
-    T::DOMAIN
-        .trim_start_matches("idlegrid/")
-        .split('/')
-        .next()
-        .unwrap_or("statement")
 }
 
 fn signing_bytes<T: Statement>(body: &T) -> Vec<u8> {

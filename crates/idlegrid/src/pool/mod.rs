@@ -88,6 +88,8 @@ pub enum PoolError {
     Replayed,
     #[error("the outputs do not match the job: {0}")]
     WrongOutputs(String),
+    #[error("input {0} of the job was never sent")]
+    MissingInput(String),
     #[error("no such job")]
     UnknownJob,
     #[error("pool data directory {}: {source}", path.display())]
@@ -221,10 +223,7 @@ impl Pool {
             .into_iter()
             .find(|(hash, _)| !self.shared.blobs.has(hash))
         {
-            return Err(PoolError::WrongOutputs(format!(
-                "input {} was never sent",
-                &hash.to_hex()[..16]
-            )));
+            return Err(PoolError::MissingInput(hash.to_hex()[..16].to_owned()));
         }
         let row = self.job_row(*submitter, job, manifest, None, None);
         let mut db = self.db();
@@ -293,10 +292,7 @@ impl Pool {
             if let Some(canary) = self.canary_for(&tx, provider, now)? {
                 leases.push(canary);
             }
-            let (clean, strikes) = store::provider_record(&tx, provider)?;
-            let trusted_me = config
-                .replication
-                .trusts(verify::reputation(clean, strikes));
+            let trusted_me = self.all_trusted(&tx, [provider])?;
             let most = config.replication.needed(1, false);
             for job in store::queued_jobs(&tx, 256, now, most)? {
                 if leases.len() >= slots as usize {
@@ -305,15 +301,15 @@ impl Pool {
                 if !fits(capabilities, &job) || store::has_taken(&tx, &job.id, provider)? {
                     continue;
                 }
-                let participants = store::participants(&tx, &job.id, now)?;
-                let mut all_trusted = trusted_me;
-                for p in &participants {
-                    let (c, s) = store::provider_record(&tx, p)?;
-                    all_trusted &= config.replication.trusts(verify::reputation(c, s));
-                }
+                let flight = store::in_flight(&tx, &job.id, now)?;
+                let participants = flight
+                    .leased
+                    .iter()
+                    .chain(flight.pending.iter().map(|(p, _)| p));
+                let all_trusted = trusted_me && self.all_trusted(&tx, participants)?;
                 let needed = config.replication.needed(job.replicas, all_trusted);
-                let (active, digests) = store::replicas_in_flight(&tx, &job.id, now)?;
-                if verify::wants_replica(needed, active, &digests) {
+                let digests: Vec<Id> = flight.pending.iter().map(|(_, d)| *d).collect();
+                if verify::wants_replica(needed, flight.leased.len() as u32, &digests) {
                     leases.push(job.id);
                 }
             }
@@ -322,8 +318,7 @@ impl Pool {
         let mut offers = Vec::with_capacity(leases.len());
         for job in leases {
             let lease = store::insert_lease(&tx, &job, provider, now, expires_ms)?;
-            let manifest = Job::from_wire(&store::manifest(&tx, &job)?)
-                .map_err(|_| StoreError::Corrupt("manifest"))?;
+            let manifest = store::manifest(&tx, &job)?;
             offers.push(LeaseOffer {
                 lease,
                 job,
@@ -402,15 +397,7 @@ impl Pool {
         let mut db = self.db();
         let tx = db.transaction().map_err(StoreError::from)?;
         let row = own_lease(&tx, provider, lease)?;
-        let manifest = Job::from_wire(&store::manifest(&tx, &row.job)?)
-            .map_err(|_| StoreError::Corrupt("manifest"))?;
-        Ok(manifest
-            .outputs()
-            .map(|b| OutputHeader {
-                name: b.name.clone(),
-                size: b.init.size(),
-            })
-            .collect())
+        Ok(OutputHeader::expected(&store::manifest(&tx, &row.job)?))
     }
 
     /// Takes a lease's outputs, judges the job and pays whoever the verdict says.
@@ -507,15 +494,7 @@ impl Pool {
             return Ok(Judged { receipts: vec![] });
         }
         let candidates = self.candidates(&results, terms.tolerance)?;
-        let mut all_trusted = true;
-        for c in &candidates {
-            let (clean, strikes) = store::provider_record(tx, &c.provider)?;
-            all_trusted &= self
-                .shared
-                .config
-                .replication
-                .trusts(verify::reputation(clean, strikes));
-        }
+        let all_trusted = self.all_trusted(tx, candidates.iter().map(|c| &c.provider))?;
         let needed = self
             .shared
             .config
@@ -558,6 +537,22 @@ impl Pool {
                 Ok(Judged { receipts: vec![] })
             }
         }
+    }
+
+    /// Whether every one of `providers` has the record that lets a job rely on fewer replicas.
+    fn all_trusted<'a>(
+        &self,
+        tx: &rusqlite::Transaction,
+        providers: impl IntoIterator<Item = &'a PublicKey>,
+    ) -> Result<bool, PoolError> {
+        let replication = &self.shared.config.replication;
+        for provider in providers {
+            let (clean, strikes) = store::provider_record(tx, provider)?;
+            if !replication.trusts(verify::reputation(clean, strikes)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn candidates(

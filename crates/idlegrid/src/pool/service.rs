@@ -113,8 +113,7 @@ async fn reply<T: serde::Serialize>(
     message: &T,
 ) -> Result<(), ProtocolError> {
     write_frame(send, message).await?;
-    send.finish()
-        .map_err(|e| ProtocolError::Connection(e.to_string()))
+    send.finish().map_err(ProtocolError::from)
 }
 
 impl ProtocolHandler for WorkService {
@@ -159,8 +158,7 @@ async fn serve_work(
                     )
                     .await?;
                     send.write_all(&bytes).await?;
-                    send.finish()
-                        .map_err(|e| ProtocolError::Connection(e.to_string()))
+                    send.finish().map_err(ProtocolError::from)
                 }
                 None => {
                     let message = format!("no input {} in this pool", &hash.to_hex()[..16]);
@@ -340,9 +338,7 @@ async fn watch_job(
                 for (_, bytes) in &outputs {
                     send.write_all(bytes).await?;
                 }
-                return send
-                    .finish()
-                    .map_err(|e| ProtocolError::Connection(e.to_string()));
+                return send.finish().map_err(ProtocolError::from);
             }
             JobState::Failed => {
                 let reason = reason.unwrap_or_else(|| "the job failed".into());

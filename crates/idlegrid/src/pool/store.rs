@@ -10,6 +10,7 @@ use iroh::PublicKey;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::amount::Amount;
+use crate::job::Job;
 use crate::statement::Id;
 
 const SCHEMA_VERSION: i64 = 1;
@@ -263,34 +264,33 @@ pub fn queued_jobs(
     .collect()
 }
 
-/// Providers with a pending result or an unexpired lease on `job`.
-pub fn participants(tx: &Transaction, job: &Id, now_ms: u64) -> Result<Vec<PublicKey>, StoreError> {
-    let mut statement = tx.prepare_cached(
-        "SELECT provider FROM leases WHERE job = ?1 AND state = 'active' AND expires_ms >= ?2
-         UNION SELECT provider FROM results WHERE job = ?1 AND verdict = 'pending'",
-    )?;
-    let rows = statement.query_map(params![&job.0[..], now_ms as i64], |r| r.get(0))?;
-    rows.map(|row| key(row?)).collect()
+/// The replicas of a job under way: who holds an unexpired lease on it, and who returned a result
+/// still to be judged, with that result's digest.
+#[derive(Clone, Debug, Default)]
+pub struct InFlight {
+    pub leased: Vec<PublicKey>,
+    pub pending: Vec<(PublicKey, Id)>,
 }
 
-/// How many unexpired leases `job` has, and the digests of its results still to be judged.
-pub fn replicas_in_flight(
-    tx: &Transaction,
-    job: &Id,
-    now_ms: u64,
-) -> Result<(u32, Vec<Id>), StoreError> {
-    let active = tx
-        .prepare_cached(
-            "SELECT COUNT(*) FROM leases WHERE job = ?1 AND state = 'active' AND expires_ms >= ?2",
-        )?
-        .query_row(params![&job.0[..], now_ms as i64], |r| r.get(0))?;
-    let mut statement =
-        tx.prepare_cached("SELECT digest FROM results WHERE job = ?1 AND verdict = 'pending'")?;
-    let digests = statement
-        .query_map([&job.0[..]], |r| r.get(0))?
-        .map(|row| id(row?))
+pub fn in_flight(tx: &Transaction, job: &Id, now_ms: u64) -> Result<InFlight, StoreError> {
+    let mut leases = tx.prepare_cached(
+        "SELECT provider FROM leases WHERE job = ?1 AND state = 'active' AND expires_ms >= ?2",
+    )?;
+    let leased = leases
+        .query_map(params![&job.0[..], now_ms as i64], |r| r.get(0))?
+        .map(|row| key(row?))
         .collect::<Result<_, _>>()?;
-    Ok((active, digests))
+    let mut results = tx.prepare_cached(
+        "SELECT provider, digest FROM results WHERE job = ?1 AND verdict = 'pending'",
+    )?;
+    let pending = results
+        .query_map([&job.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .map(|row| {
+            let (provider, digest) = row?;
+            Ok((key(provider)?, id(digest)?))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(InFlight { leased, pending })
 }
 
 /// Whether `provider` already ran, runs or failed `job` (replicas must come from distinct providers).
@@ -305,12 +305,13 @@ pub fn has_taken(tx: &Transaction, job: &Id, provider: &PublicKey) -> Result<boo
         .is_some())
 }
 
-pub fn manifest(tx: &Transaction, job: &Id) -> Result<Vec<u8>, StoreError> {
-    Ok(tx.query_row(
+pub fn manifest(tx: &Transaction, job: &Id) -> Result<Job, StoreError> {
+    let wire: Vec<u8> = tx.query_row(
         "SELECT manifest FROM jobs WHERE id = ?1",
         [&job.0[..]],
         |r| r.get(0),
-    )?)
+    )?;
+    Job::from_wire(&wire).map_err(|_| StoreError::Corrupt("manifest"))
 }
 
 /// The canary waiting for `provider`, if one is queued.

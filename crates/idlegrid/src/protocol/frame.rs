@@ -73,6 +73,12 @@ impl From<iroh::endpoint::WriteError> for ProtocolError {
     }
 }
 
+impl From<iroh::endpoint::ClosedStream> for ProtocolError {
+    fn from(error: iroh::endpoint::ClosedStream) -> Self {
+        ProtocolError::Connection(error.to_string())
+    }
+}
+
 impl From<iroh::endpoint::ConnectionError> for ProtocolError {
     fn from(error: iroh::endpoint::ConnectionError) -> Self {
         match error {

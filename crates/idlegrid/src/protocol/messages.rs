@@ -29,6 +29,19 @@ pub struct OutputHeader {
     pub size: u64,
 }
 
+impl OutputHeader {
+    /// The outputs a job must return, in order: fixed by its output buffers' sizes, so whoever reads
+    /// them knows how many bytes to accept before any arrive.
+    pub fn expected(job: &Job) -> Vec<OutputHeader> {
+        job.outputs()
+            .map(|b| OutputHeader {
+                name: b.name.clone(),
+                size: b.init.size(),
+            })
+            .collect()
+    }
+}
+
 /// Provider to pool; each on its own stream.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WorkRequest {

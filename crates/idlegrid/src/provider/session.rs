@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use iroh::PublicKey;
-use iroh::endpoint::Connection;
+use iroh::endpoint::{Connection, RecvStream};
 use tokio::sync::watch;
 
 use super::{Provider, ProviderError};
@@ -77,15 +77,23 @@ impl<'a> Session<'a> {
 
     /// One request, one reply.
     async fn request(&self, request: &WorkRequest) -> Result<WorkReply, ProviderError> {
-        let (mut send, mut recv) = self
-            .connection
-            .open_bi()
-            .await
-            .map_err(ProtocolError::from)?;
+        Ok(self.exchange(request, &[]).await?.0)
+    }
+
+    /// Sends a request frame followed by `body` raw, and reads the reply frame; the stream is
+    /// returned for any raw bytes that follow the reply.
+    async fn exchange(
+        &self,
+        request: &WorkRequest,
+        body: &[&[u8]],
+    ) -> Result<(WorkReply, RecvStream), ProtocolError> {
+        let (mut send, mut recv) = self.connection.open_bi().await?;
         write_frame(&mut send, request).await?;
-        send.finish()
-            .map_err(|e| ProtocolError::Connection(e.to_string()))?;
-        Ok(read_frame(&mut recv, MAX_REPLY_FRAME).await?)
+        for bytes in body {
+            send.write_all(bytes).await?;
+        }
+        send.finish()?;
+        Ok((read_frame(&mut recv, MAX_REPLY_FRAME).await?, recv))
     }
 
     async fn ask(
@@ -222,20 +230,8 @@ impl<'a> Session<'a> {
                 })
                 .collect(),
         };
-        let (mut send, mut recv) = self
-            .connection
-            .open_bi()
-            .await
-            .map_err(ProtocolError::from)?;
-        write_frame(&mut send, &request).await?;
-        for o in &finished.outputs {
-            send.write_all(&o.bytes)
-                .await
-                .map_err(ProtocolError::from)?;
-        }
-        send.finish()
-            .map_err(|e| ProtocolError::Connection(e.to_string()))?;
-        Ok(read_frame(&mut recv, MAX_REPLY_FRAME).await?)
+        let body: Vec<&[u8]> = finished.outputs.iter().map(|o| &o.bytes[..]).collect();
+        Ok(self.exchange(&request, &body).await?.0)
     }
 
     /// Results finished while the pool was away.
@@ -286,33 +282,22 @@ impl<'a> Session<'a> {
             if cache.has(&hash) {
                 continue;
             }
-            let (mut send, mut recv) = self
-                .connection
-                .open_bi()
-                .await
-                .map_err(ProtocolError::from)?;
-            write_frame(
-                &mut send,
-                &WorkRequest::Blob {
-                    hash: *hash.as_bytes(),
-                },
-            )
-            .await?;
-            send.finish()
-                .map_err(|e| ProtocolError::Connection(e.to_string()))?;
-            match read_frame(&mut recv, MAX_REPLY_FRAME).await? {
-                WorkReply::Blob { size: sent } if sent == size => {
+            let request = WorkRequest::Blob {
+                hash: *hash.as_bytes(),
+            };
+            match self.exchange(&request, &[]).await? {
+                (WorkReply::Blob { size: sent }, mut recv) if sent == size => {
                     let bytes = read_bytes(&mut recv, size).await?;
                     cache.put(&hash, &bytes)?;
                 }
-                WorkReply::Blob { size: sent } => {
+                (WorkReply::Blob { size: sent }, _) => {
                     return Err(ProviderError::Pool(format!(
                         "input {} is {sent} bytes, the job says {size}",
                         &hash.to_hex()[..16]
                     )));
                 }
-                WorkReply::Error { message } => return Err(ProviderError::Pool(message)),
-                other => return Err(unexpected(&other)),
+                (WorkReply::Error { message }, _) => return Err(ProviderError::Pool(message)),
+                (other, _) => return Err(unexpected(&other)),
             }
         }
         manifest
