@@ -181,7 +181,7 @@ struct Grid {
     pool: RunningPool,
     client: Client,
     stop: watch::Sender<bool>,
-    _may_run: watch::Sender<bool>,
+    _verdict: watch::Sender<idlegrid::idle::Verdict>,
     provider: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -196,7 +196,7 @@ impl Grid {
             .unwrap();
         let ticket = pool.ticket();
         let (stop, stop_rx) = watch::channel(false);
-        let (may_run, may_run_rx) = watch::channel(true);
+        let (verdict, verdict_rx) = watch::channel(idlegrid::idle::Verdict::RUN);
         let provider = slots.map(|slots| {
             let provider = Provider::new(
                 SecretKey::generate(),
@@ -211,7 +211,7 @@ impl Grid {
             )
             .unwrap();
             tokio::spawn(async move {
-                provider.run(may_run_rx, stop_rx).await.unwrap();
+                provider.run(verdict_rx, stop_rx).await.unwrap();
             })
         });
         let client = Client::connect(&ticket, owner).await.unwrap();
@@ -220,7 +220,7 @@ impl Grid {
             pool,
             client,
             stop,
-            _may_run: may_run,
+            _verdict: verdict,
             provider,
         }
     }

@@ -14,6 +14,7 @@ pub mod blobs;
 pub mod client;
 pub mod gpu;
 pub mod identity;
+pub mod idle;
 pub mod job;
 pub mod ledger;
 pub mod pool;

@@ -134,10 +134,6 @@ async fn a_lying_provider_is_outvoted_unpaid_and_loses_reputation() {
     assert_eq!(receipts.len(), 2);
     let liar_reputation = pool.pool.reputation(&liar.public()).unwrap();
     assert!(liar_reputation < 0, "liar's reputation {liar_reputation}");
-    // The honest providers' ledgers never hear of the liar's share.
-    for p in &honest {
-        assert!(p.may_run.send(true).is_ok());
-    }
     let _ = stop_liar.send(true);
     client.close().await;
     stop_all(honest).await;

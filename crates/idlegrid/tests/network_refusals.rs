@@ -12,6 +12,7 @@ use common::net::*;
 use common::*;
 use idlegrid::Amount;
 use idlegrid::client::{Client, ClientError, own_submitter_key};
+use idlegrid::idle::Verdict;
 use idlegrid::ledger::{Earnings, Ledger, LedgerError};
 use idlegrid::pool::PoolConfig;
 use idlegrid::protocol::{
@@ -357,8 +358,8 @@ async fn a_provider_confirms_only_the_receipts_its_pool_really_signed() {
     .unwrap();
     let ledger = provider.ledger();
     let (stop, stop_rx) = watch::channel(false);
-    let (_may_run, may_run_rx) = watch::channel(true);
-    let task = tokio::spawn(provider.run(may_run_rx, stop_rx));
+    let (_verdict, verdict_rx) = watch::channel(Verdict::RUN);
+    let task = tokio::spawn(provider.run(verdict_rx, stop_rx));
 
     let genuine_confirmed = eventually(PATIENCE, || {
         confirmed.lock().unwrap().contains(&genuine.id())

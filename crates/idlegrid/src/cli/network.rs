@@ -10,6 +10,7 @@ use idlegrid::Amount;
 use idlegrid::client::Client;
 use idlegrid::gpu::{AdapterChoice, Executor};
 use idlegrid::identity::{Identity, KeyStore, default_data_dir};
+use idlegrid::idle::{self, HostSignals, IdleMonitor, Mode, MonitorConfig, Preferences};
 use idlegrid::job::{Job, JobLimits};
 use idlegrid::ledger::Ledger;
 use idlegrid::pool::verify::ReplicationPolicy;
@@ -47,9 +48,11 @@ pub struct PoolArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Policy {
-    /// Work whenever the pool has work
+    /// Work whenever the pool has work (a machine that is only for this); the GPU temperature limit
+    /// still applies
     Always,
-    /// Work only while the computer is idle
+    /// Work only while the computer is idle: nobody at keyboard or mouse, other programs quiet, on
+    /// mains power
     Idle,
 }
 
@@ -62,6 +65,12 @@ pub struct ProvideArgs {
     data: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "always")]
     policy: Policy,
+    /// With --policy idle: seconds without keyboard or mouse input before work starts
+    #[arg(long, value_name = "SECS", default_value_t = Preferences::default().idle_after.as_secs())]
+    idle_after: u64,
+    /// With --policy idle: pause while other programs use more than this share of the CPU
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0)]
+    max_other_cpu: f32,
     /// Use the adapter whose name contains this (also WGPU_ADAPTER_NAME)
     #[arg(long, value_name = "NAME")]
     adapter: Option<String>,
@@ -176,32 +185,57 @@ async fn serve_on_previous_port(pool: Pool, data: &Path) -> anyhow::Result<Runni
 }
 
 pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
-    if matches!(args.policy, Policy::Idle) {
-        bail!(
-            "--policy idle needs the idle signals, which this build does not have yet; use --policy always"
-        );
-    }
-    let data = args.data.unwrap_or_else(default_data_dir);
+    let data = args.data.clone().unwrap_or_else(default_data_dir);
     let key = identity(&data)?.secret_key().clone();
     let pool = protocol::ticket_addr(&args.pool)?;
-    let mut executor = Executor::new(&AdapterChoice::from_flag_or_env(args.adapter))?;
+    let mut executor = Executor::new(&AdapterChoice::from_flag_or_env(args.adapter.clone()))?;
     let gflops = device_score(&data, &mut executor);
     let config = ProviderConfig {
         slots: args.slots.max(1),
         gflops,
         ..ProviderConfig::default()
     };
+    let monitor = idle_monitor(&args, &executor);
     let provider = Provider::new(key, pool, &data, executor, config)?;
     runtime()?.block_on(async {
-        let (_may_run, may_run_rx) = watch::channel(true);
         let (stop, stop_rx) = watch::channel(false);
-        let work = tokio::spawn(provider.run(may_run_rx, stop_rx));
+        let work = tokio::spawn(provider.run(monitor.verdicts(), stop_rx));
         tracing::info!("providing; Ctrl-C stops");
         shutdown_signal().await;
         let _ = stop.send(true);
         work.await.context("the provider stopped unexpectedly")??;
         Ok(())
     })
+}
+
+/// The monitor deciding when this provider works; `always` still reads the machine, for the GPU
+/// temperature limit.
+fn idle_monitor(args: &ProvideArgs, executor: &Executor) -> IdleMonitor {
+    let preferences = Preferences {
+        mode: match args.policy {
+            Policy::Always => Mode::Always,
+            Policy::Idle => Mode::WhenIdle,
+        },
+        idle_after: Duration::from_secs(args.idle_after),
+        max_other_cpu_percent: Some(args.max_other_cpu),
+        ..Preferences::default()
+    };
+    let input = match args.policy {
+        Policy::Always => None,
+        Policy::Idle => match idle::detect_input() {
+            Ok(input) => Some(input),
+            Err(error) => {
+                tracing::warn!(%error, "no keyboard and mouse idle time here; deciding on the other signals");
+                None
+            }
+        },
+    };
+    IdleMonitor::spawn(
+        input,
+        Box::new(HostSignals::new()),
+        preferences,
+        MonitorConfig::new(executor.adapter_info().name.clone()),
+    )
 }
 
 /// The matrix-multiply score sent to pools, measured once per adapter and kept in the data dir.

@@ -1,10 +1,14 @@
-//! The executor: runs a checked job on one adapter, in one submission, and reads its outputs back.
+//! The executor: runs a checked job on one adapter, pass by pass, and reads its outputs back.
 //!
+//! Each pass is its own submission so a [`RunControl`] can stop the job between passes (the person came
+//! back) or pace it; a pass itself cannot be pre-empted on every driver, which is why long jobs are
+//! split into passes by their authors.
 //! It keeps one device open between jobs (reopened with larger limits only when a job needs them, and
 //! afresh after a device loss) and caches shader interfaces and pipelines by the BLAKE3 hash of the
 //! source, so a repeated job skips parsing and compilation.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -53,6 +57,33 @@ pub struct ExecutorStats {
     pub pipelines_built: u64,
     pub pipeline_cache_hits: u64,
     pub devices_opened: u64,
+}
+
+/// Steers a run from another thread: cancel it between passes, or pace it.
+#[derive(Debug, Default)]
+pub struct RunControl {
+    cancelled: AtomicBool,
+    gentle: AtomicBool,
+}
+
+impl RunControl {
+    /// Stops the run after the pass now on the GPU.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Gentle: after each pass the GPU is left idle as long as the pass took (half the load).
+    pub fn set_gentle(&self, gentle: bool) {
+        self.gentle.store(gentle, Ordering::Release);
+    }
+
+    fn is_gentle(&self) -> bool {
+        self.gentle.load(Ordering::Acquire)
+    }
 }
 
 pub struct Executor {
@@ -105,15 +136,41 @@ impl Executor {
         self.stats
     }
 
+    /// Whether a device (and the buffers and pipelines on it) is held.
+    pub fn has_device(&self) -> bool {
+        self.device.is_some()
+    }
+
+    /// Gives the device and its memory back to the system; the next job opens a fresh one.
+    pub fn release_device(&mut self) -> bool {
+        let held = self.device.take().is_some();
+        if held {
+            tracing::info!(adapter = %self.info.name, "released the GPU device");
+        }
+        held
+    }
+
     /// Checks `job` (without touching the GPU), then runs it and returns its outputs.
     pub fn run(&mut self, job: &Job) -> Result<JobOutput, JobError> {
+        self.run_with(job, &RunControl::default())
+    }
+
+    /// [`Executor::run`], stopping early with [`JobError::Cancelled`] once `control` is cancelled.
+    pub fn run_with(&mut self, job: &Job, control: &RunControl) -> Result<JobOutput, JobError> {
         let source_hash = blake3::hash(job.wgsl.as_bytes());
         let interface = self.check(job, source_hash)?;
         let needed = requirements::needed_limits(job, &interface, &self.adapter.limits());
         requirements::check_adapter(&needed, &self.adapter.limits(), &self.info.name)?;
         self.ensure_device(&needed)?;
-        let result = self.run_on_device(job, &interface, source_hash);
-        if result.is_err() {
+        let result = self.run_on_device(job, &interface, source_hash, control);
+        if let Err(JobError::Deadline(_)) = result {
+            // The GPU may still be busy with the job; this device cannot be trusted for the next one.
+            self.device = None;
+        }
+        if result
+            .as_ref()
+            .is_err_and(|e| !matches!(e, JobError::Cancelled(_)))
+        {
             self.forget_shader(source_hash);
         }
         if let Some(gpu) = &self.device
@@ -177,6 +234,7 @@ impl Executor {
         job: &Job,
         interface: &ShaderInterface,
         source_hash: blake3::Hash,
+        control: &RunControl,
     ) -> Result<JobOutput, JobError> {
         let Some(gpu) = self.device.as_mut() else {
             return Err(JobError::Gpu("no device is open".into()));
@@ -204,38 +262,47 @@ impl Executor {
                 .collect::<Vec<_>>(),
         });
         let queries = timestamps.then(|| Timestamps::new(&device));
-        let mut encoder =
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("job") });
         let last = job.passes.len() - 1;
+        let submitted_at = Instant::now();
+        let mut readbacks = Vec::new();
+        let mut submission = None;
         for (i, pass) in job.passes.iter().enumerate() {
+            if let Some(previous) = submission.take() {
+                let pass_started = Instant::now();
+                wait_for(&device, previous, submitted_at, self.limits.deadline)?;
+                if control.is_cancelled() {
+                    return Err(JobError::Cancelled(format!(
+                        "stopped after pass {i} of {}",
+                        last + 1
+                    )));
+                }
+                if control.is_gentle() {
+                    std::thread::sleep(pass_started.elapsed());
+                }
+            }
+            let mut encoder = device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("job") });
             let (pipeline, built_now) = shader.pipeline(&device, &pass.entry);
             self.stats.pipelines_built += u64::from(built_now);
             self.stats.pipeline_cache_hits += u64::from(!built_now);
-            let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&pass.entry),
-                timestamp_writes: queries.as_ref().and_then(|q| q.writes(i == 0, i == last)),
-            });
-            compute.set_pipeline(pipeline);
-            compute.set_bind_group(0, &bind_group, &[]);
-            let [x, y, z] = pass.workgroups;
-            compute.dispatch_workgroups(x, y, z);
+            {
+                let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(&pass.entry),
+                    timestamp_writes: queries.as_ref().and_then(|q| q.writes(i == 0, i == last)),
+                });
+                compute.set_pipeline(pipeline);
+                compute.set_bind_group(0, &bind_group, &[]);
+                let [x, y, z] = pass.workgroups;
+                compute.dispatch_workgroups(x, y, z);
+            }
+            if i == last {
+                readbacks = read_back(&device, &mut encoder, job, &buffers);
+                if let Some(queries) = &queries {
+                    queries.resolve(&mut encoder);
+                }
+            }
+            submission = Some(queue.submit([encoder.finish()]));
         }
-        let readbacks: Vec<_> = job
-            .buffers
-            .iter()
-            .zip(&buffers)
-            .filter(|(spec, _)| spec.output)
-            .map(|(spec, buffer)| {
-                let staging = staging_buffer(&device, &spec.name, buffer.size());
-                encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
-                (spec.name.clone(), staging)
-            })
-            .collect();
-        if let Some(queries) = &queries {
-            queries.resolve(&mut encoder);
-        }
-        let submitted_at = Instant::now();
-        let submission = queue.submit([encoder.finish()]);
         let mapped = map_all(
             readbacks
                 .iter()
@@ -251,17 +318,8 @@ impl Executor {
         {
             return Err(JobError::Gpu(first_line(&error)));
         }
-        match device.poll(wgpu::PollType::Wait {
-            submission_index: Some(submission),
-            timeout: Some(self.limits.deadline),
-        }) {
-            Ok(_) => {}
-            Err(wgpu::PollError::Timeout) => {
-                // The GPU may still be busy with the job; this device cannot be trusted for the next one.
-                self.device = None;
-                return Err(JobError::Deadline(self.limits.deadline));
-            }
-            Err(e) => return Err(JobError::Gpu(e.to_string())),
+        if let Some(last) = submission {
+            wait_for(&device, last, submitted_at, self.limits.deadline)?;
         }
         let wall = submitted_at.elapsed();
         mapped.wait()?;
@@ -292,6 +350,42 @@ impl Executor {
             adapter: self.info.name.clone(),
         })
     }
+}
+
+/// Waits for `submission` within what is left of `deadline` from `started`.
+fn wait_for(
+    device: &wgpu::Device,
+    submission: wgpu::SubmissionIndex,
+    started: Instant,
+    deadline: Duration,
+) -> Result<(), JobError> {
+    match device.poll(wgpu::PollType::Wait {
+        submission_index: Some(submission),
+        timeout: Some(deadline.saturating_sub(started.elapsed())),
+    }) {
+        Ok(_) => Ok(()),
+        Err(wgpu::PollError::Timeout) => Err(JobError::Deadline(deadline)),
+        Err(e) => Err(JobError::Gpu(e.to_string())),
+    }
+}
+
+/// Copies each output buffer into a mappable one, after the last pass.
+fn read_back(
+    device: &wgpu::Device,
+    encoder: &mut wgpu::CommandEncoder,
+    job: &Job,
+    buffers: &[wgpu::Buffer],
+) -> Vec<(String, wgpu::Buffer)> {
+    job.buffers
+        .iter()
+        .zip(buffers)
+        .filter(|(spec, _)| spec.output)
+        .map(|(spec, buffer)| {
+            let staging = staging_buffer(device, &spec.name, buffer.size());
+            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+            (spec.name.clone(), staging)
+        })
+        .collect()
 }
 
 fn create_buffers(device: &wgpu::Device, job: &Job) -> Vec<wgpu::Buffer> {

@@ -56,6 +56,9 @@ pub enum JobError {
     DeviceLost(String),
     #[error("the job ran past its deadline of {} s", .0.as_secs_f64())]
     Deadline(Duration),
+    /// Stopped between passes because the machine's person came back.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     #[error("malformed job on the wire: {0}")]
     Wire(String),
 }

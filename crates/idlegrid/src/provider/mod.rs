@@ -2,10 +2,15 @@
 //! its GPU, returns the outputs, and keeps the pool's signed receipts and payouts in its ledger.
 //!
 //! The same loop runs headless (`idlegrid provide`) and inside the desktop app. Whether it may run is
-//! a `watch` of `bool` that the idle policy drives; it asks for work only while that is true, and it
-//! reconnects with backoff when the pool goes away.
+//! a `watch` of the idle policy's [`Verdict`]: it asks for work only while the verdict is Run, cancels
+//! the job in flight between passes and gives its lease back the moment it turns to Pause, and drops
+//! its GPU device after a minute paused. It reconnects with backoff when the pool goes away, and
+//! publishes what it is doing as a [`ProviderStatus`].
 
 mod session;
+mod status;
+
+pub use status::{ProviderState, ProviderStatus};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::gpu::Executor;
+use crate::idle::Verdict;
 use crate::ledger::{Ledger, LedgerError};
 use crate::protocol::{self, Bind, Capabilities, ProtocolError, WORK_ALPN};
 
@@ -30,6 +36,8 @@ pub struct ProviderConfig {
     pub gflops: f32,
     /// First and longest wait between attempts to reach the pool.
     pub backoff: (Duration, Duration),
+    /// Paused this long, the GPU device and its memory go back to the system.
+    pub release_after: Duration,
 }
 
 impl Default for ProviderConfig {
@@ -39,6 +47,7 @@ impl Default for ProviderConfig {
             cache_bytes: 2 << 30,
             gflops: 0.0,
             backoff: (Duration::from_millis(250), Duration::from_secs(30)),
+            release_after: Duration::from_secs(60),
         }
     }
 }
@@ -65,6 +74,7 @@ pub struct Provider {
     executor: Arc<Mutex<Executor>>,
     /// Results finished while the pool was unreachable.
     undelivered: Mutex<Vec<session::Finished>>,
+    status: watch::Sender<ProviderStatus>,
 }
 
 impl Provider {
@@ -86,12 +96,22 @@ impl Provider {
             cache: Arc::new(cache),
             executor: Arc::new(Mutex::new(executor)),
             undelivered: Mutex::new(Vec::new()),
+            status: watch::Sender::new(ProviderStatus::new(ProviderState::Connecting)),
         })
     }
 
     /// The ledger, shared with whoever shows earnings.
     pub fn ledger(&self) -> Arc<Mutex<Ledger>> {
         Arc::clone(&self.ledger)
+    }
+
+    /// What the provider is doing now, and each change.
+    pub fn status(&self) -> watch::Receiver<ProviderStatus> {
+        self.status.subscribe()
+    }
+
+    fn set_state(&self, state: ProviderState) {
+        status::publish(&self.status, state);
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -111,11 +131,11 @@ impl Provider {
         }
     }
 
-    /// Works for the pool while `may_run` is true, until `stop` turns true. Losing the pool is not an
+    /// Works for the pool while the verdict is Run, until `stop` turns true. Losing the pool is not an
     /// error: the provider waits and reconnects.
     pub async fn run(
         self,
-        mut may_run: watch::Receiver<bool>,
+        mut verdicts: watch::Receiver<Verdict>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), ProviderError> {
         let builder = protocol::endpoint_builder(self.key.clone(), Bind::Toward, Some(&self.pool))?;
@@ -123,6 +143,7 @@ impl Provider {
         let (first, longest) = self.config.backoff;
         let mut backoff = first;
         loop {
+            self.set_state(ProviderState::Connecting);
             let connected = tokio::select! {
                 connected = endpoint.connect(self.pool.clone(), WORK_ALPN) => connected,
                 _ = stop.wait_for(|&s| s) => break,
@@ -133,15 +154,23 @@ impl Provider {
                     backoff = first;
                     let session = session::Session::new(&self, &connection);
                     let ended = tokio::select! {
-                        ended = session.serve(&mut may_run) => ended,
+                        ended = session.serve(&mut verdicts) => ended,
                         _ = stop.wait_for(|&s| s) => Ok(()),
                     };
                     if let Err(error) = ended {
                         tracing::warn!(%error, "lost the pool; reconnecting");
+                        self.set_state(ProviderState::Unreachable {
+                            error: error.to_string(),
+                        });
                     }
                     connection.close(0u32.into(), b"bye");
                 }
-                Err(error) => tracing::warn!(%error, retry_in = ?backoff, "cannot reach the pool"),
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "cannot reach the pool");
+                    self.set_state(ProviderState::Unreachable {
+                        error: error.to_string(),
+                    });
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}

@@ -2,11 +2,15 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use iroh::PublicKey;
 use iroh::endpoint::{Connection, RecvStream};
 use tokio::sync::watch;
 
-use super::{Provider, ProviderError};
+use super::{Provider, ProviderError, ProviderState};
+use crate::gpu::{JobOutput, RunControl};
+use crate::idle::{Pace, Reason, Verdict};
 use crate::job::{Job, JobError};
 use crate::ledger::Recorded;
 use crate::protocol::{
@@ -45,34 +49,78 @@ impl<'a> Session<'a> {
 
     pub(super) async fn serve(
         &self,
-        may_run: &mut watch::Receiver<bool>,
+        verdicts: &mut watch::Receiver<Verdict>,
     ) -> Result<(), ProviderError> {
         self.return_undelivered().await?;
         let mut stored = Vec::new();
         loop {
-            if !*may_run.borrow_and_update() {
+            let verdict = verdicts.borrow_and_update().clone();
+            if let Verdict::Pause { reason } = verdict {
                 // Statements are still collected while paused: a payout should not wait for idleness.
                 self.ask(0, &mut stored).await?;
-                let _ = tokio::time::timeout(Duration::from_secs(30), may_run.changed()).await;
+                self.wait_paused(reason, verdicts).await;
                 continue;
             }
             let (leases, retry_after) = self.ask(self.provider.config.slots, &mut stored).await?;
             if leases.is_empty() {
-                let _ = tokio::time::timeout(retry_after, may_run.changed()).await;
+                self.provider.set_state(ProviderState::Waiting);
+                verdict_change(verdicts, retry_after).await;
                 continue;
             }
             let mut leases = leases.into_iter();
             while let Some(lease) = leases.next() {
-                if !*may_run.borrow() {
+                let pause = verdicts.borrow().reason().map(ToString::to_string);
+                if let Some(reason) = pause {
                     let unstarted: Vec<_> = std::iter::once(lease.lease)
                         .chain(leases.by_ref().map(|l| l.lease))
                         .collect();
-                    self.give_back(unstarted, "the provider paused").await?;
+                    self.give_back(unstarted, &reason.to_string()).await?;
                     break;
                 }
-                self.work(lease).await?;
+                self.work(lease, verdicts).await?;
             }
         }
+    }
+
+    /// Waits for the verdict to change (at most 30 s, to keep collecting statements), giving the GPU
+    /// device back once paused for `release_after`.
+    async fn wait_paused(&self, reason: Reason, verdicts: &mut watch::Receiver<Verdict>) {
+        let status = self.provider.status.borrow().clone();
+        let paused_since = match &status.state {
+            ProviderState::Paused { .. } => status.since_ms,
+            _ => now_ms(),
+        };
+        let paused_for = Duration::from_millis(now_ms().saturating_sub(paused_since));
+        let release_in = self
+            .provider
+            .config
+            .release_after
+            .saturating_sub(paused_for);
+        let gpu_released = release_in.is_zero() && self.release_device().await;
+        self.provider.set_state(ProviderState::Paused {
+            reason,
+            gpu_released,
+        });
+        let wait = if release_in.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            release_in.min(Duration::from_secs(30))
+        };
+        verdict_change(verdicts, wait).await;
+    }
+
+    /// True once no device is held.
+    async fn release_device(&self) -> bool {
+        let executor = Arc::clone(&self.provider.executor);
+        tokio::task::spawn_blocking(move || {
+            let mut executor = executor
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            executor.release_device();
+            !executor.has_device()
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// One request, one reply.
@@ -164,7 +212,11 @@ impl<'a> Session<'a> {
 
     /// Runs one lease and reports how it went. A job that fails here is the pool's to judge, not a
     /// reason to drop the connection.
-    async fn work(&self, offer: LeaseOffer) -> Result<(), ProviderError> {
+    async fn work(
+        &self,
+        offer: LeaseOffer,
+        verdicts: &mut watch::Receiver<Verdict>,
+    ) -> Result<(), ProviderError> {
         let name = offer.manifest.name.clone();
         let lease = Duration::from_millis(offer.expires_in_ms);
         let deadline = lease.saturating_sub(RETURN_MARGIN.min(lease / 2));
@@ -176,7 +228,7 @@ impl<'a> Session<'a> {
             Err(other) => return Err(other),
         };
         tracing::info!(job = %name, lease = offer.lease, "running");
-        match self.execute(job, deadline).await {
+        match self.execute(job, &offer, deadline, verdicts).await {
             Ok(output) => {
                 let finished = Finished {
                     lease: offer.lease,
@@ -186,6 +238,20 @@ impl<'a> Session<'a> {
                     outputs: output.outputs,
                 };
                 self.return_result(finished).await
+            }
+            Err(JobError::Cancelled(_)) => {
+                let verdict = verdicts.borrow().clone();
+                if let Verdict::Pause { reason } = &verdict {
+                    // The GPU is free now; the pool hears of it next.
+                    self.provider.set_state(ProviderState::Paused {
+                        reason: reason.clone(),
+                        gpu_released: false,
+                    });
+                }
+                self.give_back(vec![offer.lease], &verdict.to_string())
+                    .await?;
+                tracing::info!(job = %name, lease = offer.lease, "gave the lease back");
+                Ok(())
             }
             Err(error) => self.report_failure(&offer, &name, &error.to_string()).await,
         }
@@ -305,28 +371,70 @@ impl<'a> Session<'a> {
             .map_err(|e| ProviderError::Pool(e.to_string()))
     }
 
-    /// Runs the job on the GPU, off the async threads.
+    /// Runs the job on the GPU, off the async threads, following the verdict while it runs: a pause
+    /// cancels it between passes, "gentle" paces it.
     async fn execute(
         &self,
         job: Job,
+        offer: &LeaseOffer,
         deadline: Duration,
-    ) -> Result<crate::gpu::JobOutput, JobError> {
-        let executor = std::sync::Arc::clone(&self.provider.executor);
-        tokio::task::spawn_blocking(move || {
-            let mut executor = executor
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let previous = executor.limits().clone();
-            let mut limits = previous.clone();
-            limits.deadline = limits.deadline.min(deadline);
-            executor.set_limits(limits);
-            let result = executor.run(&job);
-            executor.set_limits(previous);
-            result
-        })
-        .await
-        .unwrap_or_else(|e| Err(JobError::Gpu(format!("the run stopped unexpectedly: {e}"))))
+        verdicts: &mut watch::Receiver<Verdict>,
+    ) -> Result<JobOutput, JobError> {
+        let control = Arc::new(RunControl::default());
+        let executor = Arc::clone(&self.provider.executor);
+        let run = {
+            let control = Arc::clone(&control);
+            tokio::task::spawn_blocking(move || {
+                let mut executor = executor
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let previous = executor.limits().clone();
+                let mut limits = previous.clone();
+                limits.deadline = limits.deadline.min(deadline);
+                executor.set_limits(limits);
+                let result = executor.run_with(&job, &control);
+                executor.set_limits(previous);
+                result
+            })
+        };
+        tokio::pin!(run);
+        let mut following = true;
+        loop {
+            let verdict = verdicts.borrow_and_update().clone();
+            match verdict {
+                Verdict::Run { pace } => {
+                    control.set_gentle(pace == Pace::Gentle);
+                    self.provider.set_state(ProviderState::Working {
+                        job: offer.manifest.name.clone(),
+                        lease: offer.lease,
+                        pace,
+                    });
+                }
+                Verdict::Pause { .. } => control.cancel(),
+            }
+            tokio::select! {
+                result = &mut run => {
+                    return result.unwrap_or_else(|e| {
+                        Err(JobError::Gpu(format!("the run stopped unexpectedly: {e}")))
+                    });
+                }
+                changed = verdicts.changed(), if following => {
+                    // Whoever set the verdict has gone: run to the end as things stood.
+                    following = changed.is_ok();
+                }
+            }
+        }
     }
+}
+
+/// Waits at most `limit` for a new verdict; a verdict that can no longer change just waits.
+async fn verdict_change(verdicts: &mut watch::Receiver<Verdict>, limit: Duration) {
+    let change = async {
+        if verdicts.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let _ = tokio::time::timeout(limit, change).await;
 }
 
 fn unexpected(reply: &WorkReply) -> ProviderError {

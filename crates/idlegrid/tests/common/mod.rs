@@ -2,6 +2,7 @@
 //! the example jobs, and small builders for jobs written inside a test.
 #![allow(dead_code)]
 
+pub mod idle;
 pub mod net;
 
 use std::path::PathBuf;
@@ -210,4 +211,39 @@ pub fn named<'a>(outputs: &'a [OutputBuffer], name: &str) -> &'a [u8] {
         .find(|o| o.name == name)
         .unwrap_or_else(|| panic!("no output named {name}"))
         .bytes
+}
+
+/// The hashchain example with `chains` chains (the example has 4,096): more chains, longer passes.
+pub fn hashchain(chains: u64) -> Job {
+    let mut job = example("hashchain");
+    job.buffers[0].init = idlegrid::job::BufferInit::Zeros(chains * 4);
+    for pass in &mut job.passes {
+        pass.workgroups = [u32::try_from(chains.div_ceil(64)).unwrap(), 1, 1];
+    }
+    job
+}
+
+/// Checks a hashchain job's chains against the CPU: each pass adds the chain's index, then hashes
+/// 2,048 times.
+pub fn assert_hashchain(outputs: &[OutputBuffer], passes: usize) {
+    fn lowbias32(mut x: u32) -> u32 {
+        x ^= x >> 16;
+        x = x.wrapping_mul(0x7feb_352d);
+        x ^= x >> 15;
+        x = x.wrapping_mul(0x846c_a68b);
+        x ^ (x >> 16)
+    }
+    let chains = u32s(named(outputs, "chains"));
+    // Every chain is checked in release builds; a sample in debug ones keeps the test quick.
+    let step = if cfg!(debug_assertions) { 97 } else { 1 };
+    for (i, &got) in chains.iter().enumerate().step_by(step) {
+        let mut x = 0u32;
+        for _ in 0..passes {
+            x = x.wrapping_add(i as u32);
+            for _ in 0..2048 {
+                x = lowbias32(x);
+            }
+        }
+        assert_eq!(got, x, "chain {i}");
+    }
 }

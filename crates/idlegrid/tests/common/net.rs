@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use idlegrid::Amount;
+use idlegrid::idle::Verdict;
 use idlegrid::job::Job;
 use idlegrid::ledger::Ledger;
 use idlegrid::pool::verify::ReplicationPolicy;
@@ -13,7 +14,7 @@ use idlegrid::protocol::{
     self, Bind, Capabilities, LeaseId, LeaseOffer, MAX_REPLY_FRAME, OutputHeader, ProtocolError,
     WORK_ALPN, WorkReply, WorkRequest,
 };
-use idlegrid::provider::{Provider, ProviderConfig};
+use idlegrid::provider::{Provider, ProviderConfig, ProviderStatus};
 use iroh::endpoint::Connection;
 use iroh::{Endpoint, SecretKey};
 use tokio::sync::watch;
@@ -30,7 +31,8 @@ pub struct Running {
     pub key: SecretKey,
     pub ledger: Arc<Mutex<Ledger>>,
     pub stop: watch::Sender<bool>,
-    pub may_run: watch::Sender<bool>,
+    pub verdict: watch::Sender<Verdict>,
+    pub status: watch::Receiver<ProviderStatus>,
     pub task: tokio::task::JoinHandle<()>,
 }
 
@@ -56,31 +58,41 @@ pub async fn start_pool(dir: &std::path::Path, key: SecretKey, config: PoolConfi
         .unwrap()
 }
 
+/// Quick reconnects, so tests do not wait on the backoff.
+pub fn provider_config() -> ProviderConfig {
+    ProviderConfig {
+        backoff: (Duration::from_millis(50), Duration::from_millis(500)),
+        ..ProviderConfig::default()
+    }
+}
+
 pub fn start_provider(ticket: &str, dir: &std::path::Path) -> Running {
+    start_provider_with(ticket, dir, provider_config(), Verdict::RUN)
+}
+
+/// A provider with its own config, starting under `verdict`.
+pub fn start_provider_with(
+    ticket: &str,
+    dir: &std::path::Path,
+    config: ProviderConfig,
+    verdict: Verdict,
+) -> Running {
     let key = SecretKey::generate();
     let pool = protocol::ticket_addr(ticket).unwrap();
-    let provider = Provider::new(
-        key.clone(),
-        pool,
-        dir,
-        executor(),
-        ProviderConfig {
-            backoff: (Duration::from_millis(50), Duration::from_millis(500)),
-            ..ProviderConfig::default()
-        },
-    )
-    .unwrap();
+    let provider = Provider::new(key.clone(), pool, dir, executor(), config).unwrap();
     let ledger = provider.ledger();
+    let status = provider.status();
     let (stop, stop_rx) = watch::channel(false);
-    let (may_run, may_run_rx) = watch::channel(true);
+    let (verdict, verdict_rx) = watch::channel(verdict);
     let task = tokio::spawn(async move {
-        provider.run(may_run_rx, stop_rx).await.unwrap();
+        provider.run(verdict_rx, stop_rx).await.unwrap();
     });
     Running {
         key,
         ledger,
         stop,
-        may_run,
+        verdict,
+        status,
         task,
     }
 }

@@ -1,0 +1,82 @@
+//! What the provider is doing, as a person reads it: one state with its reason, and when it began.
+//! Published on a `watch` for the app and logged at each change.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::idle::{Pace, Reason};
+use crate::statement::now_ms;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ProviderState {
+    Connecting,
+    /// Connected and allowed to work; the pool has nothing now.
+    Waiting,
+    Working {
+        job: String,
+        lease: u64,
+        pace: Pace,
+    },
+    /// Not working, and not asking for work, for this reason. `gpu_released`: the device and its
+    /// memory have gone back to the system (after a while paused).
+    Paused {
+        reason: Reason,
+        gpu_released: bool,
+    },
+    /// The pool cannot be reached; the provider retries with backoff.
+    Unreachable {
+        error: String,
+    },
+}
+
+impl fmt::Display for ProviderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProviderState::Connecting => write!(f, "Connecting to the pool"),
+            ProviderState::Waiting => write!(f, "Waiting for work"),
+            ProviderState::Working {
+                job,
+                pace: Pace::Full,
+                ..
+            } => write!(f, "Working: {job}"),
+            ProviderState::Working {
+                job,
+                pace: Pace::Gentle,
+                ..
+            } => write!(f, "Working gently: {job}"),
+            ProviderState::Paused { reason, .. } => reason.fmt(f),
+            ProviderState::Unreachable { error } => write!(f, "Cannot reach the pool: {error}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProviderStatus {
+    #[serde(flatten)]
+    pub state: ProviderState,
+    /// Unix ms when this state began.
+    pub since_ms: u64,
+}
+
+impl ProviderStatus {
+    pub(super) fn new(state: ProviderState) -> ProviderStatus {
+        ProviderStatus {
+            state,
+            since_ms: now_ms(),
+        }
+    }
+}
+
+/// Publishes a state when it differs from the current one, and logs the change.
+pub(super) fn publish(status: &tokio::sync::watch::Sender<ProviderStatus>, state: ProviderState) {
+    status.send_if_modified(|current| {
+        if current.state == state {
+            return false;
+        }
+        tracing::info!(state = %state, "provider state changed");
+        *current = ProviderStatus::new(state);
+        true
+    });
+}

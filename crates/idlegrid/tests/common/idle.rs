@@ -1,0 +1,106 @@
+//! Test doubles and waits for the idle tests.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use idlegrid::idle::{SystemSample, SystemSignals, Verdict};
+use idlegrid::provider::{ProviderState, ProviderStatus};
+use tokio::sync::watch;
+
+/// A machine whose readings the test sets.
+pub struct ScriptedMachine(pub Arc<Mutex<SystemSample>>);
+
+impl SystemSignals for ScriptedMachine {
+    fn sample(&mut self, _exclusive: &[String]) -> SystemSample {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+pub async fn verdict_becomes(
+    verdicts: &mut watch::Receiver<Verdict>,
+    wanted: impl Fn(&Verdict) -> bool,
+) -> Verdict {
+    tokio::time::timeout(Duration::from_secs(10), verdicts.wait_for(|v| wanted(v)))
+        .await
+        .expect("the verdict did not come")
+        .unwrap()
+        .clone()
+}
+
+pub async fn state_becomes(
+    status: &mut watch::Receiver<ProviderStatus>,
+    wanted: impl Fn(&ProviderState) -> bool,
+) -> ProviderState {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        status.wait_for(|s| wanted(&s.state)),
+    )
+    .await
+    .expect("the provider never reached the state")
+    .unwrap()
+    .state
+    .clone()
+}
+
+/// Whether the pool shows `job` back in the queue with no lease, within five seconds.
+pub async fn lease_returned(pool: &idlegrid::pool::Pool, job: &idlegrid::statement::Id) -> bool {
+    super::net::eventually(Duration::from_secs(5), || {
+        let report = pool.progress(job).unwrap();
+        report.progress.running == 0
+            && report.progress.state == idlegrid::protocol::JobState::Queued
+    })
+    .await
+}
+
+/// A virtual X server for one test, on the first free display; stopped on drop.
+pub struct Xvfb {
+    child: std::process::Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start() -> Xvfb {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "640x480x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb (Debian package xvfb; scripts/setup installs it)");
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let number: u32 = line.trim().parse().expect("Xvfb printed its display");
+        Xvfb {
+            child,
+            display: format!(":{number}"),
+        }
+    }
+
+    /// Real input through XTEST, as xdotool sends it: `mousemove_relative 10 20`, `key a`.
+    pub fn xdotool(&self, args: &[&str]) {
+        let status = std::process::Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("xdotool (Debian package xdotool; scripts/setup installs it)");
+        assert!(status.success(), "xdotool {args:?} failed");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
