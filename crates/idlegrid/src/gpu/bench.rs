@@ -50,9 +50,12 @@ pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
         calibrate(executor, 128, max_side(max_binding), matmul_job)?;
     let flops = 2.0 * f64::from(matmul_size).powi(3);
 
-    let max_vectors = (max_binding / 16).min(u64::from(u32::MAX)) as u32;
-    let (copy_vectors, copy_time, _) =
-        calibrate(executor, 1 << 16, max_vectors.min(1 << 24), copy_job)?;
+    let (copy_vectors, copy_time, _) = calibrate(
+        executor,
+        1 << 16,
+        max_copy_vectors(&adapter_limits, max_binding),
+        copy_job,
+    )?;
     let copy_bytes = u64::from(copy_vectors) * 16;
 
     Ok(BenchReport {
@@ -96,6 +99,13 @@ fn calibrate(
 fn timed(executor: &mut Executor, job: &Job) -> Result<(Duration, Timing), JobError> {
     let output = executor.run(job)?;
     Ok((output.gpu_time, output.timing))
+}
+
+/// Most vectors one copy job may move: one 256-thread workgroup per 256 vectors in one dispatch
+/// dimension. A fast GPU reaches the dispatch limit (65,535 workgroups) before the time target.
+fn max_copy_vectors(limits: &wgpu::Limits, max_binding: u64) -> u32 {
+    let max_dispatch = u64::from(limits.max_compute_workgroups_per_dimension) * 256;
+    (max_binding / 16).min(max_dispatch).min(1 << 24) as u32
 }
 
 /// Largest matrix side (a multiple of 16) whose three matrices each fit a binding.
@@ -165,5 +175,19 @@ fn copy_job(vectors: u32) -> Job {
         }],
         verify: Verify::default(),
         reward: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_copy_job_fits_one_dispatch_dimension() {
+        let limits = wgpu::Limits::default();
+        let vectors = max_copy_vectors(&limits, u64::MAX);
+        let job = copy_job(vectors);
+        assert!(job.passes[0].workgroups[0] <= limits.max_compute_workgroups_per_dimension);
+        assert!(crate::job::check_without_shader(&job, &crate::job::JobLimits::default()).is_ok());
     }
 }
