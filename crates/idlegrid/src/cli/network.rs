@@ -28,6 +28,9 @@ pub struct PoolArgs {
     /// A submitter's public key (from `idlegrid id`) that may send jobs; repeat for more
     #[arg(long = "allow", value_name = "KEY")]
     allow: Vec<iroh::PublicKey>,
+    /// A key (provider or submitter) refused at the handshake; repeat for more
+    #[arg(long = "block", value_name = "KEY")]
+    block: Vec<iroh::PublicKey>,
     /// Address to listen on (default: every IPv4 interface, on the port this pool had before so its
     /// ticket stays the same, or a free UDP port the first time)
     #[arg(long, value_name = "ADDR")]
@@ -140,6 +143,7 @@ pub fn pool(args: PoolArgs) -> anyhow::Result<()> {
     let key = identity(&data)?.secret_key().clone();
     let config = PoolConfig {
         allow: args.allow,
+        blocked: args.block,
         replication: ReplicationPolicy {
             untrusted_replicas: args.replicas_for_new.max(1),
             ..ReplicationPolicy::default()

@@ -80,11 +80,22 @@ impl Origin<'_> {
 
 pub(super) fn load(path: &Path, limits: &JobLimits) -> Result<Job, JobError> {
     let text = read_text(path, limits.max_source_bytes)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    parse_text(&text, dir, &path.display().to_string(), limits)
+}
+
+/// Parses a job file's text, reading the files it names relative to `dir`; `label` names it in errors.
+pub(super) fn parse_text(
+    text: &str,
+    dir: &Path,
+    label: &str,
+    limits: &JobLimits,
+) -> Result<Job, JobError> {
     let origin = Origin {
-        dir: path.parent().unwrap_or(Path::new(".")),
-        label: path.display().to_string(),
+        dir,
+        label: label.to_owned(),
     };
-    parse(&text, &origin, limits)
+    parse(text, &origin, limits)
 }
 
 fn parse(text: &str, origin: &Origin<'_>, limits: &JobLimits) -> Result<Job, JobError> {
@@ -244,13 +255,18 @@ fn verify(entry: Option<VerifyEntry>, origin: &Origin<'_>) -> Result<Verify, Job
     Ok(verify)
 }
 
+/// The size of a regular file. Anything else is refused: a device or a pipe (`/dev/zero`, a FIFO) has
+/// a size of 0 however much it would give, so reading it could never end.
 fn file_size(path: &Path) -> Result<u64, JobError> {
-    std::fs::metadata(path)
-        .map(|m| m.len())
-        .map_err(|source| JobError::Io {
-            path: path.to_owned(),
-            source,
-        })
+    let io = |source| JobError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let metadata = std::fs::metadata(path).map_err(io)?;
+    if !metadata.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    Ok(metadata.len())
 }
 
 /// Reads a UTF-8 text file of at most `max` bytes, checking the size before reading.
@@ -413,6 +429,25 @@ wgsl = "@compute @workgroup_size(1) fn main() {}"
         ))
         .unwrap_err();
         assert!(err.to_string().contains("passes[0].workgroups"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_before_it_is_read() {
+        // `/dev/zero` says it is empty and never ends: reading it used to run out of memory.
+        let shader = parse_str("name = \"t\"\nshader = \"/dev/zero\"\n").unwrap_err();
+        assert_eq!(
+            shader.to_string(),
+            "cannot read /dev/zero: not a regular file"
+        );
+        let buffer = parse_str(&format!(
+            "{INLINE}\n[[buffers]]\nname = \"z\"\nbinding = 0\nfile = \"/dev/zero\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            buffer.to_string(),
+            "cannot read /dev/zero: not a regular file"
+        );
     }
 
     #[test]

@@ -121,6 +121,18 @@ impl Job {
         file::load(path, limits)
     }
 
+    /// Parses the text of a job file, reading the files it names relative to `dir` and refusing
+    /// anything over `limits` before reading it; `label` names the file in errors. [`Job::load`] is
+    /// this after reading the file.
+    pub fn from_toml(
+        text: &str,
+        dir: &std::path::Path,
+        label: &str,
+        limits: &JobLimits,
+    ) -> Result<Job, JobError> {
+        file::parse_text(text, dir, label, limits)
+    }
+
     /// Compact binary form for the network (postcard).
     pub fn to_wire(&self) -> Vec<u8> {
         // Serializing plain owned data into a Vec cannot fail.

@@ -6,6 +6,7 @@
 //! what is already on disk.
 
 mod canary;
+pub mod limits;
 mod payout;
 mod service;
 mod store;
@@ -54,6 +55,10 @@ pub struct PoolConfig {
     pub retry_after: Duration,
     /// Distinct providers that may fail a job (or let its lease lapse) before it is given up.
     pub max_failures: u32,
+    /// Keys refused at the handshake, on every protocol; `RunningPool::block` adds more at run time.
+    pub blocked: Vec<PublicKey>,
+    /// How often one peer may ask for work, submit and fetch inputs (see [`limits::PeerLimits`]).
+    pub peer_limits: limits::PeerLimits,
 }
 
 impl Default for PoolConfig {
@@ -68,6 +73,8 @@ impl Default for PoolConfig {
             default_reward: Amount::from_micros(100),
             retry_after: Duration::from_secs(1),
             max_failures: 3,
+            blocked: Vec::new(),
+            peer_limits: limits::PeerLimits::default(),
         }
     }
 }

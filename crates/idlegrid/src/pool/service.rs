@@ -1,13 +1,28 @@
 //! The pool on the network: the `idlegrid/work/1` and `idlegrid/submit/1` handlers. Each request
 //! stream is read, checked and answered here; what it means is decided by `Pool`.
+//!
+//! Before any of that, the [`Gate`]: blocked keys are refused at the handshake, on every protocol,
+//! by an endpoint hook (the connection is closed with [`ErrorCode::NotAllowed`] and the reason
+//! "blocked" before the router hands it to a handler; a key blocked at run time has its open
+//! connections closed the same way at once). Every request stream then takes one request from its
+//! peer's bucket (see [`super::limits`]) before a byte of it is read; over the limit, the stream is
+//! answered with the protocol's ordinary error reply, "rate limited: retry after N ms", and the
+//! peer's half is stopped with [`ErrorCode::RateLimited`] so whatever it meant to send is not read.
+//! The connection and its other streams carry on, and the peer is served again once its bucket
+//! refills. A peer has at most 16 streams open on a connection at once (the endpoint's QUIC limit),
+//! so a flood waits on its own connection while others are served.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use iroh::endpoint::{Connection, RecvStream, SendStream};
+use iroh::endpoint::{AfterHandshakeOutcome, Connection, EndpointHooks, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, PublicKey};
 use iroh_tickets::endpoint::EndpointTicket;
+use tokio::sync::watch;
 
+use super::limits::{Kind, RateLimiter};
 use super::{Pool, PoolError};
 use crate::protocol::{
     self, Bind, ErrorCode, JobState, MAX_REQUEST_FRAME, OutputHeader, ProtocolError, SUBMIT_ALPN,
@@ -18,10 +33,14 @@ use crate::protocol::{
 /// How often a watcher re-reads its job even without a change (leases lapse by the clock).
 const WATCH_TICK: Duration = Duration::from_millis(500);
 
+/// The reason a blocked key's connection is closed with.
+const BLOCKED: &[u8] = b"blocked";
+
 /// A pool listening on the network; dropping it stops the pool.
 pub struct RunningPool {
     pub pool: Pool,
     router: Router,
+    gate: Arc<Gate>,
 }
 
 impl RunningPool {
@@ -31,6 +50,16 @@ impl RunningPool {
 
     pub fn endpoint(&self) -> &Endpoint {
         self.router.endpoint()
+    }
+
+    /// Refuses `key` from now on: new connections at the handshake, open ones at once.
+    pub fn block(&self, key: PublicKey) {
+        self.gate.block(key);
+    }
+
+    /// Serves `key` again (from its next connection).
+    pub fn unblock(&self, key: &PublicKey) {
+        self.gate.unblock(key);
     }
 
     pub async fn shutdown(self) {
@@ -43,22 +72,123 @@ impl RunningPool {
 impl Pool {
     /// Binds the pool's endpoint and starts answering providers and submitters.
     pub async fn serve(self, bind: Bind) -> Result<RunningPool, ProtocolError> {
-        let builder = protocol::endpoint_builder(self.shared.key.clone(), bind, None)?;
+        let gate = Arc::new(Gate::new(&self));
+        let builder = protocol::endpoint_builder(self.shared.key.clone(), bind, None)?
+            .hooks(RefuseBlocked(Arc::clone(&gate)));
         let endpoint = protocol::bind_endpoint(builder).await?;
         let router = Router::builder(endpoint)
-            .accept(WORK_ALPN, WorkService(self.clone()))
-            .accept(SUBMIT_ALPN, SubmitService(self.clone()))
+            .accept(WORK_ALPN, WorkService(self.clone(), Arc::clone(&gate)))
+            .accept(SUBMIT_ALPN, SubmitService(self.clone(), Arc::clone(&gate)))
             .spawn();
         tracing::info!(id = %self.public_key(), "pool listening");
-        Ok(RunningPool { pool: self, router })
+        Ok(RunningPool {
+            pool: self,
+            router,
+            gate,
+        })
+    }
+}
+
+/// Who may talk to the pool and how often: the blocked keys and every peer's buckets.
+pub(super) struct Gate {
+    blocked: RwLock<HashSet<PublicKey>>,
+    /// Bumped when a key is blocked, so connections already open look again.
+    blocks: watch::Sender<u64>,
+    limiter: Mutex<RateLimiter>,
+    /// The pool's own submitter key: its operator, whose submissions are not limited.
+    operator: PublicKey,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+impl Gate {
+    fn new(pool: &Pool) -> Gate {
+        let config = pool.config();
+        Gate {
+            blocked: RwLock::new(config.blocked.iter().copied().collect()),
+            blocks: watch::channel(0).0,
+            limiter: Mutex::new(RateLimiter::new(
+                &config.peer_limits.for_retry_after(config.retry_after),
+            )),
+            operator: crate::client::own_submitter_key(&pool.shared.key).public(),
+        }
+    }
+
+    fn is_blocked(&self, peer: &PublicKey) -> bool {
+        // Nothing that can panic runs under the write lock but one insert or remove, so a poisoned
+        // lock still guards a whole set.
+        self.blocked
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(peer)
+    }
+
+    fn block(&self, peer: PublicKey) {
+        self.blocked
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(peer);
+        tracing::info!(%peer, "blocked");
+        self.blocks.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn unblock(&self, peer: &PublicKey) {
+        self.blocked
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(peer);
+        tracing::info!(%peer, "unblocked");
+    }
+
+    fn limiter(&self) -> std::sync::MutexGuard<'_, RateLimiter> {
+        // The limiter is left consistent between statements; a panic elsewhere cannot tear it.
+        self.limiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes one request of `kind` from `peer`'s bucket, or says how long until there is one.
+    fn admit(&self, peer: &PublicKey, kind: Kind) -> Result<(), Duration> {
+        if kind == Kind::Submission && *peer == self.operator {
+            return Ok(());
+        }
+        self.limiter().check(peer, kind, Instant::now())
+    }
+
+    /// The request did work the pool wants done: it does not count against the peer.
+    fn refund(&self, peer: &PublicKey, kind: Kind) {
+        self.limiter().refund(peer, kind);
+    }
+}
+
+/// Closes a blocked key's connection as soon as its handshake says who it is, before any handler
+/// sees it: the earliest a key is known, since QUIC learns it from the TLS handshake.
+#[derive(Debug)]
+struct RefuseBlocked(Arc<Gate>);
+
+impl EndpointHooks for RefuseBlocked {
+    async fn after_handshake(&self, connection: &Connection) -> AfterHandshakeOutcome {
+        let peer = connection.remote_id();
+        if self.0.is_blocked(&peer) {
+            tracing::debug!(peer = %peer.fmt_short(), "refused a blocked key");
+            return AfterHandshakeOutcome::Reject {
+                error_code: ErrorCode::NotAllowed.var_int(),
+                reason: BLOCKED.to_vec(),
+            };
+        }
+        AfterHandshakeOutcome::Accept
     }
 }
 
 #[derive(Clone)]
-struct WorkService(Pool);
+struct WorkService(Pool, Arc<Gate>);
 
 #[derive(Clone)]
-struct SubmitService(Pool);
+struct SubmitService(Pool, Arc<Gate>);
 
 impl std::fmt::Debug for WorkService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,24 +202,73 @@ impl std::fmt::Debug for SubmitService {
     }
 }
 
-/// Runs `serve` for each stream the peer opens until the connection ends.
-async fn each_stream<F, Fut>(connection: Connection, serve: F) -> Result<(), AcceptError>
+/// Runs `serve` for each stream the peer opens until the connection ends, or until the peer is
+/// blocked.
+async fn each_stream<F, Fut>(
+    connection: Connection,
+    gate: &Gate,
+    serve: F,
+) -> Result<(), AcceptError>
 where
     F: Fn(PublicKey, SendStream, RecvStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let peer = connection.remote_id();
+    let mut blocks = gate.blocks.subscribe();
+    let close_if_blocked = || {
+        let blocked = gate.is_blocked(&peer);
+        if blocked {
+            tracing::info!(peer = %peer.fmt_short(), "closed a blocked key's connection");
+            connection.close(ErrorCode::NotAllowed.var_int(), BLOCKED);
+        }
+        blocked
+    };
+    // Blocked after the handshake passed but before the subscription above: nothing would wake us.
+    if close_if_blocked() {
+        return Ok(());
+    }
     loop {
-        match connection.accept_bi().await {
-            Ok((send, recv)) => {
-                tokio::spawn(serve(peer, send, recv));
-            }
-            Err(error) => {
-                tracing::debug!(peer = %peer.fmt_short(), %error, "connection ended");
-                return Ok(());
+        tokio::select! {
+            accepted = connection.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    // A stream that raced the block is not served.
+                    if close_if_blocked() {
+                        return Ok(());
+                    }
+                    tokio::spawn(serve(peer, send, recv));
+                }
+                Err(error) => {
+                    tracing::debug!(peer = %peer.fmt_short(), %error, "connection ended");
+                    return Ok(());
+                }
+            },
+            // The gate outlives every connection, so the sender is never dropped while this runs
+            // (and if it were, the branch would only be disabled).
+            Ok(()) = blocks.changed() => {
+                if close_if_blocked() {
+                    return Ok(());
+                }
             }
         }
     }
+}
+
+/// Answers a stream whose peer is over its limit without reading it: the protocol's error reply,
+/// then the peer's half stopped so the rest of its request is not read.
+async fn rate_limited<R: serde::Serialize>(
+    peer: &PublicKey,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    wait: Duration,
+    error: impl FnOnce(String) -> R,
+) -> Result<(), ProtocolError> {
+    let millis = u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+    // At debug level: a flood would otherwise flood the log as well.
+    tracing::debug!(peer = %peer.fmt_short(), retry_ms = millis, "rate limited");
+    let message = format!("rate limited: retry after {} ms", millis.max(1));
+    let replied = reply(&mut send, &error(message)).await;
+    let _ = recv.stop(ErrorCode::RateLimited.var_int());
+    replied
 }
 
 /// Reads one request; a bad frame ends the stream with its code and is logged, nothing else.
@@ -119,10 +298,12 @@ async fn reply<T: serde::Serialize>(
 impl ProtocolHandler for WorkService {
     async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
         let pool = self.0.clone();
-        each_stream(connection, move |peer, send, recv| {
+        let gate = Arc::clone(&self.1);
+        each_stream(connection, &self.1, move |peer, send, recv| {
             let pool = pool.clone();
+            let gate = Arc::clone(&gate);
             async move {
-                if let Err(error) = serve_work(&pool, peer, send, recv).await {
+                if let Err(error) = serve_work(&pool, &gate, peer, send, recv).await {
                     tracing::debug!(peer = %peer.fmt_short(), %error, "work stream ended");
                 }
             }
@@ -131,12 +312,21 @@ impl ProtocolHandler for WorkService {
     }
 }
 
+/// The work protocol's error reply.
+fn work_error(message: String) -> WorkReply {
+    WorkReply::Error { message }
+}
+
 async fn serve_work(
     pool: &Pool,
+    gate: &Gate,
     peer: PublicKey,
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), ProtocolError> {
+    if let Err(wait) = gate.admit(&peer, Kind::WorkRequest) {
+        return rate_limited(&peer, send, recv, wait, work_error).await;
+    }
     let Some(request) = read_request::<WorkRequest>(&peer, &mut send, &mut recv).await else {
         return Ok(());
     };
@@ -145,8 +335,20 @@ async fn serve_work(
             capabilities,
             slots,
             stored,
-        } => pool.ask(&peer, &capabilities, slots, &stored),
+        } => {
+            let answer = pool.ask(&peer, &capabilities, slots, &stored);
+            // An ask that got leases is a provider doing work; only empty ones count against it.
+            if matches!(&answer, Ok(WorkReply::Work { leases, .. }) if !leases.is_empty()) {
+                gate.refund(&peer, Kind::WorkRequest);
+            }
+            answer
+        }
         WorkRequest::Blob { hash } => {
+            // Counted as a blob fetch instead, with its own (lower) limit.
+            if let Err(wait) = gate.admit(&peer, Kind::BlobFetch) {
+                return rate_limited(&peer, send, recv, wait, work_error).await;
+            }
+            gate.refund(&peer, Kind::WorkRequest);
             let hash = blake3::Hash::from_bytes(hash);
             return match pool.blob(&hash) {
                 Some(bytes) => {
@@ -186,8 +388,12 @@ async fn serve_work(
                     read_bytes(&mut recv, header.size).await?,
                 ));
             }
-            pool.submit_result(&peer, lease, received, gpu_micros)
-                .map(|()| WorkReply::Ack)
+            let taken = pool.submit_result(&peer, lease, received, gpu_micros);
+            // A result taken is work done (and cannot be sent twice); refused ones count.
+            if taken.is_ok() {
+                gate.refund(&peer, Kind::WorkRequest);
+            }
+            taken.map(|()| WorkReply::Ack)
         }
         WorkRequest::Failed { lease, reason } => pool
             .lease_failed(&peer, lease, &reason)
@@ -239,10 +445,12 @@ impl ProtocolHandler for SubmitService {
             return Ok(());
         }
         let pool = self.0.clone();
-        each_stream(connection, move |peer, send, recv| {
+        let gate = Arc::clone(&self.1);
+        each_stream(connection, &self.1, move |peer, send, recv| {
             let pool = pool.clone();
+            let gate = Arc::clone(&gate);
             async move {
-                if let Err(error) = serve_submit(&pool, peer, send, recv).await {
+                if let Err(error) = serve_submit(&pool, &gate, peer, send, recv).await {
                     tracing::debug!(peer = %peer.fmt_short(), %error, "submit stream ended");
                 }
             }
@@ -253,10 +461,15 @@ impl ProtocolHandler for SubmitService {
 
 async fn serve_submit(
     pool: &Pool,
+    gate: &Gate,
     peer: PublicKey,
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), ProtocolError> {
+    if let Err(wait) = gate.admit(&peer, Kind::Submission) {
+        let error = |message| SubmitReply::Error { message };
+        return rate_limited(&peer, send, recv, wait, error).await;
+    }
     match read_request::<SubmitRequest>(&peer, &mut send, &mut recv).await {
         None => Ok(()),
         Some(SubmitRequest::Job { manifest, nonce }) => {

@@ -12,6 +12,8 @@ pub enum ErrorCode {
     TooLarge = 2,
     NotAllowed = 3,
     Internal = 4,
+    /// The peer asked too often; the reply (when there is one) says when to come back.
+    RateLimited = 5,
 }
 
 impl ErrorCode {
@@ -22,7 +24,7 @@ impl ErrorCode {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    #[error("a frame of {len} bytes is over the limit of {cap} bytes")]
+    #[error("a frame of {len} bytes is too large: the limit is {cap} bytes")]
     TooLarge { len: u64, cap: u64 },
     #[error("malformed frame: {0}")]
     Malformed(String),
@@ -95,14 +97,7 @@ pub async fn write_frame<T: Serialize>(
     send: &mut SendStream,
     message: &T,
 ) -> Result<(), ProtocolError> {
-    let body =
-        postcard::to_allocvec(message).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
-    let len = u32::try_from(body.len()).map_err(|_| ProtocolError::TooLarge {
-        len: body.len() as u64,
-        cap: u64::from(u32::MAX),
-    })?;
-    send.write_all(&len.to_le_bytes()).await?;
-    send.write_all(&body).await?;
+    send.write_all(&encode_frame(message)?).await?;
     Ok(())
 }
 
@@ -111,18 +106,57 @@ pub async fn read_frame<T: DeserializeOwned>(
     recv: &mut RecvStream,
     cap: usize,
 ) -> Result<T, ProtocolError> {
-    let mut len = [0u8; 4];
-    recv.read_exact(&mut len).await?;
-    let len = u32::from_le_bytes(len);
-    if len as usize > cap {
-        return Err(ProtocolError::TooLarge {
+    let mut header = [0u8; 4];
+    recv.read_exact(&mut header).await?;
+    let len = frame_len(header, cap)?;
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await?;
+    decode_body(&body)
+}
+
+/// One whole frame: the little-endian `u32` length, then the postcard body.
+pub fn encode_frame<T: Serialize>(message: &T) -> Result<Vec<u8>, ProtocolError> {
+    // The length goes in front once the body is written after it.
+    let mut frame = postcard::to_extend(message, vec![0u8; 4])
+        .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    let body = frame.len() - 4;
+    let len = u32::try_from(body).map_err(|_| ProtocolError::TooLarge {
+        len: body as u64,
+        cap: u64::from(u32::MAX),
+    })?;
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(frame)
+}
+
+/// The body length a frame's header announces, refused when over `cap`: callers check it before they
+/// allocate the body.
+pub fn frame_len(header: [u8; 4], cap: usize) -> Result<usize, ProtocolError> {
+    let len = u32::from_le_bytes(header);
+    match usize::try_from(len) {
+        Ok(len) if len <= cap => Ok(len),
+        _ => Err(ProtocolError::TooLarge {
             len: u64::from(len),
             cap: cap as u64,
-        });
+        }),
     }
-    let mut body = vec![0u8; len as usize];
-    recv.read_exact(&mut body).await?;
-    postcard::from_bytes(&body).map_err(|e| ProtocolError::Malformed(e.to_string()))
+}
+
+/// Decodes a frame's body (without its length).
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtocolError> {
+    postcard::from_bytes(body).map_err(|e| ProtocolError::Malformed(e.to_string()))
+}
+
+/// Decodes the frame at the front of `bytes`, of at most `cap` bytes, as [`read_frame`] reads it from a
+/// stream: the message and the number of bytes the frame took. Bytes after the frame (raw bulk bytes)
+/// are left alone.
+pub fn decode_frame<T: DeserializeOwned>(
+    bytes: &[u8],
+    cap: usize,
+) -> Result<(T, usize), ProtocolError> {
+    let header = bytes.first_chunk::<4>().ok_or(ProtocolError::Truncated)?;
+    let len = frame_len(*header, cap)?;
+    let body = bytes[4..].get(..len).ok_or(ProtocolError::Truncated)?;
+    Ok((decode_body(body)?, 4 + len))
 }
 
 /// Reads exactly `len` raw bytes. Callers bound `len` by a checked manifest before calling.

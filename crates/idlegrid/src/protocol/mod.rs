@@ -12,7 +12,10 @@ mod frame;
 mod messages;
 
 pub use endpoint::{Bind, bind_endpoint, endpoint_builder, ticket_addr};
-pub use frame::{ErrorCode, ProtocolError, read_bytes, read_frame, refuse, write_frame};
+pub use frame::{
+    ErrorCode, ProtocolError, decode_body, decode_frame, encode_frame, frame_len, read_bytes,
+    read_frame, refuse, write_frame,
+};
 pub use messages::*;
 
 /// Providers asking for work, fetching inputs and returning results.
