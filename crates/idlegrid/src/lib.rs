@@ -21,6 +21,7 @@ pub mod pool;
 pub mod protocol;
 pub mod provider;
 pub mod statement;
+pub mod worker;
 
 pub use amount::Amount;
 pub use gpu::{AdapterChoice, BenchReport, Executor, HardwareReport, JobOutput, bench, probe};

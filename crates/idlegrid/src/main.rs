@@ -67,6 +67,9 @@ enum Command {
     Submit(network::SubmitArgs),
     /// This provider's ledger: signed receipts, balance and payouts
     Earnings(network::EarningsArgs),
+    /// The GPU worker a provider runs jobs in; speaks frames on stdin/stdout, not for people
+    #[command(hide = true)]
+    Worker,
 }
 
 fn main() -> ExitCode {
@@ -142,6 +145,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Provide(args) => network::provide(args),
         Command::Submit(args) => network::submit(args),
         Command::Earnings(args) => network::earnings(args),
+        Command::Worker => Ok(idlegrid::worker::serve()?),
     }
 }
 

@@ -500,3 +500,42 @@ async fn one_connection_has_at_most_16_streams_open_and_the_pool_serves_others_m
     }
     pool.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_that_never_arrives_whole_is_ended_and_the_connection_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = Duration::from_millis(500);
+    let config = PoolConfig {
+        peer_limits: PeerLimits {
+            request_wait: wait,
+            ..PeerLimits::default()
+        },
+        ..test_config()
+    };
+    let pool = start_pool(&dir.path().join("pool"), SecretKey::generate(), config).await;
+    let raw = RawProvider::connect(&pool.ticket()).await;
+
+    // A length announcing 100 bytes, and then nothing, with the stream left open.
+    let (mut send, mut recv) = raw.connection.open_bi().await.unwrap();
+    send.write_all(&100u32.to_le_bytes()).await.unwrap();
+    let started = Instant::now();
+    let ended = tokio::time::timeout(PATIENCE, protocol::read_frame::<WorkReply>(&mut recv, 1024))
+        .await
+        .expect("the pool ends the stream");
+    assert!(
+        matches!(ended, Err(ProtocolError::Reset(code)) if code == ErrorCode::TimedOut as u64),
+        "{ended:?}"
+    );
+    assert!(
+        started.elapsed() >= wait,
+        "ended after {:?}",
+        started.elapsed()
+    );
+
+    // The same connection is served as before.
+    assert!(matches!(
+        raw.request(&empty_ask()).await,
+        Ok(WorkReply::Work { .. })
+    ));
+    pool.shutdown().await;
+}

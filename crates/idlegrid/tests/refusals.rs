@@ -393,3 +393,23 @@ fn refused_job_leaves_the_executor_ready_for_the_next() {
     let out = executor.run(&simple(STORE)).unwrap();
     assert_eq!(u32s(output(&out, "data")), (0..64).collect::<Vec<u32>>());
 }
+
+#[test]
+fn job_names_are_one_short_line() {
+    let mut job = simple(STORE);
+    job.name = "innocent\n\x1b[2Jgotcha".into();
+    assert_eq!(
+        refused(&job),
+        "the job: name: must not contain control characters (newlines, tabs, escapes)"
+    );
+    job.name = "n".repeat(101);
+    assert_eq!(
+        refused(&job),
+        "the job: name: is 101 characters; the limit is 100"
+    );
+    job.name = String::new();
+    assert_eq!(refused(&job), "the job: name: must not be empty");
+    job.name = "ok".into();
+    job.source_name = "a\rb.wgsl".into();
+    assert!(refused(&job).starts_with("the job: shader file name: must not contain"));
+}

@@ -17,6 +17,7 @@ use idlegrid::pool::verify::ReplicationPolicy;
 use idlegrid::pool::{Pool, PoolConfig, RunningPool};
 use idlegrid::protocol::{self, Bind, JobProgress, JobState};
 use idlegrid::provider::{Provider, ProviderConfig};
+use idlegrid::worker::{WorkerConfig, WorkerProcess};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -192,15 +193,19 @@ pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
     let data = args.data.clone().unwrap_or_else(default_data_dir);
     let key = identity(&data)?.secret_key().clone();
     let pool = protocol::ticket_addr(&args.pool)?;
-    let mut executor = Executor::new(&AdapterChoice::from_flag_or_env(args.adapter.clone()))?;
-    let gflops = device_score(&data, &mut executor);
+    // Strangers' jobs run in a child process that can be killed; this process keeps the network.
+    let mut worker = WorkerConfig::this_program()?;
+    worker.adapter = args.adapter.clone();
+    let worker = WorkerProcess::start(worker)?;
+    let adapter = worker.capabilities().adapter.clone();
+    let gflops = device_score(&data, &adapter, args.adapter.clone());
     let config = ProviderConfig {
         slots: args.slots.max(1),
         gflops,
         ..ProviderConfig::default()
     };
-    let monitor = idle_monitor(&args, &executor);
-    let provider = Provider::new(key, pool, &data, executor, config)?;
+    let monitor = idle_monitor(&args, adapter);
+    let provider = Provider::new(key, pool, &data, worker, config)?;
     runtime()?.block_on(async {
         let (stop, stop_rx) = watch::channel(false);
         let work = tokio::spawn(provider.run(monitor.verdicts(), stop_rx));
@@ -214,7 +219,7 @@ pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
 
 /// The monitor deciding when this provider works; `always` still reads the machine, for the GPU
 /// temperature limit.
-fn idle_monitor(args: &ProvideArgs, executor: &Executor) -> IdleMonitor {
+fn idle_monitor(args: &ProvideArgs, adapter: String) -> IdleMonitor {
     let preferences = Preferences {
         mode: match args.policy {
             Policy::Always => Mode::Always,
@@ -238,23 +243,25 @@ fn idle_monitor(args: &ProvideArgs, executor: &Executor) -> IdleMonitor {
         input,
         Box::new(HostSignals::new()),
         preferences,
-        MonitorConfig::new(executor.adapter_info().name.clone()),
+        MonitorConfig::new(adapter),
     )
 }
 
-/// The matrix-multiply score sent to pools, measured once per adapter and kept in the data dir.
-fn device_score(data: &Path, executor: &mut Executor) -> f32 {
+/// The matrix-multiply score sent to pools, measured once per adapter (here, with our own trusted
+/// benchmark jobs) and kept in the data dir.
+fn device_score(data: &Path, adapter: &str, flag: Option<String>) -> f32 {
     let path = data.join("bench.json");
-    let adapter = executor.adapter_info().name.clone();
     let cached = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .filter(|v| v["adapter"] == adapter.as_str())
+        .filter(|v| v["adapter"] == adapter)
         .and_then(|v| v["matmul_gflops"].as_f64());
     if let Some(score) = cached {
         return score as f32;
     }
-    match idlegrid::bench(executor) {
+    let scored = Executor::new(&AdapterChoice::from_flag_or_env(flag))
+        .and_then(|mut executor| idlegrid::bench(&mut executor));
+    match scored {
         Ok(report) => {
             let json = json!({ "adapter": adapter, "matmul_gflops": report.matmul_gflops });
             if let Err(error) = write_atomically(&path, json.to_string().as_bytes()) {

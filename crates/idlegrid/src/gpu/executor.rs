@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wgpu::util::DeviceExt;
 
 use super::adapter::{self, AdapterChoice};
@@ -32,7 +32,7 @@ pub struct OutputBuffer {
 }
 
 /// How `JobOutput::gpu_time` was measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timing {
     /// GPU timestamp queries around the passes.
@@ -50,7 +50,7 @@ pub struct JobOutput {
 }
 
 /// Counters a person or a test can read to see what the executor did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutorStats {
     pub jobs_run: u64,
     pub shader_compilations: u64,
@@ -60,16 +60,21 @@ pub struct ExecutorStats {
 }
 
 /// Steers a run from another thread: cancel it between passes, or pace it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RunControl {
     cancelled: AtomicBool,
     gentle: AtomicBool,
+    /// Told of every change, with (cancelled, gentle): how a run in a worker process hears of it.
+    listener: Mutex<Option<Listener>>,
 }
+
+type Listener = Box<dyn Fn(bool, bool) + Send + Sync>;
 
 impl RunControl {
     /// Stops the run after the pass now on the GPU.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
+        self.changed();
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -78,11 +83,44 @@ impl RunControl {
 
     /// Gentle: after each pass the GPU is left idle as long as the pass took (half the load).
     pub fn set_gentle(&self, gentle: bool) {
-        self.gentle.store(gentle, Ordering::Release);
+        let was = self.gentle.swap(gentle, Ordering::AcqRel);
+        if was != gentle {
+            self.changed();
+        }
     }
 
-    fn is_gentle(&self) -> bool {
+    pub fn is_gentle(&self) -> bool {
         self.gentle.load(Ordering::Acquire)
+    }
+
+    /// Calls `listener` with (cancelled, gentle) on every change from now on, replacing any other.
+    pub fn listen(&self, listener: impl Fn(bool, bool) + Send + Sync + 'static) {
+        *self.lock_listener() = Some(Box::new(listener));
+    }
+
+    pub fn stop_listening(&self) {
+        *self.lock_listener() = None;
+    }
+
+    fn changed(&self) {
+        if let Some(listener) = self.lock_listener().as_ref() {
+            listener(self.is_cancelled(), self.is_gentle());
+        }
+    }
+
+    fn lock_listener(&self) -> std::sync::MutexGuard<'_, Option<Listener>> {
+        self.listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for RunControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunControl")
+            .field("cancelled", &self.is_cancelled())
+            .field("gentle", &self.is_gentle())
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,6 +128,8 @@ pub struct Executor {
     adapter: wgpu::Adapter,
     info: wgpu::AdapterInfo,
     limits: JobLimits,
+    /// Free system memory when the executor started, for a CPU adapter whose buffers live there.
+    system_available: Option<u64>,
     device: Option<GpuDevice>,
     interfaces: HashMap<blake3::Hash, Arc<ShaderInterface>>,
     stats: ExecutorStats,
@@ -105,10 +145,18 @@ impl Executor {
     pub fn with_adapter(adapter: wgpu::Adapter, limits: JobLimits) -> Executor {
         let info = adapter.get_info();
         tracing::info!(adapter = %adapter::describe(&info), "executor ready");
+        let system_available = (info.device_type == wgpu::DeviceType::Cpu)
+            .then(|| {
+                let mut system = sysinfo::System::new().ok()?;
+                system.refresh_memory();
+                Some(system.available_memory())
+            })
+            .flatten();
         Executor {
             adapter,
             info,
             limits,
+            system_available,
             device: None,
             interfaces: HashMap::new(),
             stats: ExecutorStats::default(),
@@ -130,6 +178,15 @@ impl Executor {
     /// Changes the limits for the jobs that follow (a provider sets each lease's deadline, say).
     pub fn set_limits(&mut self, limits: JobLimits) {
         self.limits = limits;
+    }
+
+    /// Memory one job may take here: the limits' budget, lowered to what the adapter has.
+    pub fn memory_budget(&self) -> u64 {
+        requirements::memory_budget(
+            self.limits.memory_budget,
+            self.info.device_type,
+            self.system_available,
+        )
     }
 
     pub fn stats(&self) -> ExecutorStats {
@@ -161,6 +218,7 @@ impl Executor {
         let interface = self.check(job, source_hash)?;
         let needed = requirements::needed_limits(job, &interface, &self.adapter.limits());
         requirements::check_adapter(&needed, &self.adapter.limits(), &self.info.name)?;
+        requirements::check_memory(job, self.memory_budget())?;
         self.ensure_device(&needed)?;
         let result = self.run_on_device(job, &interface, source_hash, control);
         if let Err(JobError::Deadline(_)) = result {
@@ -316,7 +374,7 @@ impl Executor {
             .map(|e| e.to_string())
             .or_else(|| gpu.take_uncaptured().into_iter().next())
         {
-            return Err(JobError::Gpu(first_line(&error)));
+            return Err(JobError::Gpu(crate::protocol::one_line(&error)));
         }
         if let Some(last) = submission {
             wait_for(&device, last, submitted_at, self.limits.deadline)?;
@@ -522,12 +580,4 @@ impl Timestamps {
             (ticks as f64 * f64::from(period_ns)) as u64,
         ))
     }
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

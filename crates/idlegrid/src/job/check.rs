@@ -35,6 +35,25 @@ pub fn check_manifest(job: &Job, limits: &JobLimits) -> Result<ShaderInterface, 
     Ok(interface)
 }
 
+/// Names a stranger chose end up in other people's terminals: one short line, no control characters.
+fn check_label(key: &str, text: &str) -> Result<(), JobError> {
+    let chars = text.chars().count();
+    let message = if chars == 0 {
+        "must not be empty".to_owned()
+    } else if chars > MAX_NAME_CHARS {
+        format!("is {chars} characters; the limit is {MAX_NAME_CHARS}")
+    } else if text.chars().any(char::is_control) {
+        "must not contain control characters (newlines, tabs, escapes)".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(JobError::Format {
+        file: "the job".into(),
+        key: key.into(),
+        message,
+    })
+}
+
 /// A job whose inputs are still blob references (a manifest) cannot run yet.
 fn check_inputs_present(job: &Job) -> Result<(), JobError> {
     match job
@@ -50,7 +69,12 @@ fn check_inputs_present(job: &Job) -> Result<(), JobError> {
     }
 }
 
+/// Longest job name; it is shown in logs, ledgers and the window.
+pub const MAX_NAME_CHARS: usize = 100;
+
 fn check_limits(job: &Job, limits: &JobLimits) -> Result<(), JobError> {
+    check_label("name", &job.name)?;
+    check_label("shader file name", &job.source_name)?;
     let over =
         |what: String, value: String, limit: String| Err(JobError::Limit { what, value, limit });
     let source_bytes = job.wgsl.len() as u64;

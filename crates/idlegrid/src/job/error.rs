@@ -61,6 +61,12 @@ pub enum JobError {
     Cancelled(String),
     #[error("malformed job on the wire: {0}")]
     Wire(String),
+    /// An error the GPU worker process reported, in its own words.
+    #[error("{0}")]
+    Reported(String),
+    /// The GPU worker process stopped (crashed, or was killed) while it held the job.
+    #[error("the GPU worker process stopped: {0}")]
+    WorkerStopped(String),
 }
 
 /// A WGSL parse or validation error, located in the source where naga knows where.

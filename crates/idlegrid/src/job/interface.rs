@@ -132,10 +132,39 @@ fn wgsl_error(
         location: location.map(|l| (l.line_number, l.line_position)),
         message,
         source_line: source_line
-            .map(|l| l.trim().to_owned())
+            .map(|l| excerpt(l, location.map_or(0, |l| l.line_position as usize)))
             .filter(|l| !l.is_empty()),
     })
 }
+
+/// The source line for an error message, trimmed and cut to [`EXCERPT_CHARS`] around the error's
+/// column: a hostile shader's one line can be megabytes long.
+fn excerpt(line: &str, column: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let first = chars
+        .iter()
+        .position(|c| !c.is_whitespace())
+        .unwrap_or(chars.len());
+    let last = chars
+        .iter()
+        .rposition(|c| !c.is_whitespace())
+        .map_or(first, |i| i + 1);
+    if last - first <= EXCERPT_CHARS {
+        return chars[first..last].iter().collect();
+    }
+    let start = column
+        .saturating_sub(1 + EXCERPT_CHARS / 2)
+        .clamp(first, last - EXCERPT_CHARS);
+    let end = start + EXCERPT_CHARS;
+    format!(
+        "{}{}{}",
+        if start > first { "…" } else { "" },
+        chars[start..end].iter().collect::<String>(),
+        if end < last { "…" } else { "" }
+    )
+}
+
+const EXCERPT_CHARS: usize = 80;
 
 /// "outer: inner: innermost", so that the root cause of a validation error is in the one line.
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -187,6 +216,20 @@ var<workgroup> tile: array<f32, 64>;
             ]
         );
         assert_eq!(iface.workgroup_memory, 256);
+    }
+
+    #[test]
+    fn a_long_source_line_is_cut_around_the_error() {
+        let line = format!("  {}x{}  ", "a".repeat(500), "b".repeat(500));
+        let cut = excerpt(&line, 503);
+        assert_eq!(cut.chars().count(), EXCERPT_CHARS + 2);
+        assert!(cut.starts_with("…a") && cut.ends_with("b…"), "{cut}");
+        assert!(cut.contains('x'));
+        assert_eq!(excerpt("   short line  ", 4), "short line");
+        assert_eq!(
+            excerpt(&"c".repeat(200), 1),
+            format!("{}…", "c".repeat(EXCERPT_CHARS))
+        );
     }
 
     #[test]

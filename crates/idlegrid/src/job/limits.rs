@@ -13,6 +13,9 @@ pub struct JobLimits {
     pub max_workgroups_per_dimension: u32,
     /// Wall time from submission to the GPU to the outputs being read back.
     pub deadline: Duration,
+    /// Memory one job may take on the device: its buffers plus the staging copies its outputs are read
+    /// back through. The executor lowers it further to what the adapter has.
+    pub memory_budget: u64,
 }
 
 impl Default for JobLimits {
@@ -24,6 +27,7 @@ impl Default for JobLimits {
             max_passes: 64,
             max_workgroups_per_dimension: 65_535,
             deadline: Duration::from_secs(60),
+            memory_budget: 2 << 30,
         }
     }
 }

@@ -67,6 +67,9 @@ pub struct PeerLimits {
     pub blob_fetches: Rate,
     /// Peers remembered at once; the least indebted are forgotten first when more come.
     pub max_peers: usize,
+    /// A request frame must arrive whole within this, so a peer that sends a length and stops does not
+    /// hold a stream; bytes that follow a request get this plus a second per MiB.
+    pub request_wait: Duration,
 }
 
 impl Default for PeerLimits {
@@ -76,6 +79,7 @@ impl Default for PeerLimits {
             submissions: Rate::new(10, 100),
             blob_fetches: Rate::new(20, 100),
             max_peers: 10_000,
+            request_wait: Duration::from_secs(10),
         }
     }
 }
@@ -89,6 +93,12 @@ impl PeerLimits {
             blob_fetches: Rate::UNLIMITED,
             ..PeerLimits::default()
         }
+    }
+
+    /// How long the bulk bytes after a request may take: [`PeerLimits::request_wait`] plus a second per
+    /// MiB (a provider on a slow uplink still makes it; a trickle does not hold a stream forever).
+    pub fn bulk_wait(&self, bytes: u64) -> Duration {
+        self.request_wait + Duration::from_secs(bytes.div_ceil(1 << 20))
     }
 
     /// These limits for a pool that tells idle providers to ask again after `retry_after`: the work
@@ -269,6 +279,7 @@ mod tests {
             submissions: Rate::new(2, 3),
             blob_fetches: Rate::new(1, 1),
             max_peers: 100,
+            ..PeerLimits::default()
         }
     }
 

@@ -22,12 +22,12 @@ use iroh::{Endpoint, PublicKey};
 use iroh_tickets::endpoint::EndpointTicket;
 use tokio::sync::watch;
 
-use super::limits::{Kind, RateLimiter};
+use super::limits::{Kind, PeerLimits, RateLimiter};
 use super::{Pool, PoolError};
 use crate::protocol::{
     self, Bind, ErrorCode, JobState, MAX_REQUEST_FRAME, OutputHeader, ProtocolError, SUBMIT_ALPN,
-    SubmitReply, SubmitRequest, WORK_ALPN, WorkReply, WorkRequest, read_bytes, read_frame, refuse,
-    write_frame,
+    SubmitReply, SubmitRequest, WORK_ALPN, WorkReply, WorkRequest, one_line, read_bytes,
+    read_frame, refuse, write_frame,
 };
 
 /// How often a watcher re-reads its job even without a change (leases lapse by the clock).
@@ -95,6 +95,7 @@ pub(super) struct Gate {
     /// Bumped when a key is blocked, so connections already open look again.
     blocks: watch::Sender<u64>,
     limiter: Mutex<RateLimiter>,
+    limits: PeerLimits,
     /// The pool's own submitter key: its operator, whose submissions are not limited.
     operator: PublicKey,
 }
@@ -114,6 +115,7 @@ impl Gate {
             limiter: Mutex::new(RateLimiter::new(
                 &config.peer_limits.for_retry_after(config.retry_after),
             )),
+            limits: config.peer_limits.clone(),
             operator: crate::client::own_submitter_key(&pool.shared.key).public(),
         }
     }
@@ -274,10 +276,12 @@ async fn rate_limited<R: serde::Serialize>(
 /// Reads one request; a bad frame ends the stream with its code and is logged, nothing else.
 async fn read_request<T: serde::de::DeserializeOwned>(
     peer: &PublicKey,
+    wait: Duration,
     send: &mut SendStream,
     recv: &mut RecvStream,
 ) -> Option<T> {
-    match read_frame(recv, MAX_REQUEST_FRAME).await {
+    let read = within(wait, "its request", read_frame(recv, MAX_REQUEST_FRAME));
+    match read.await {
         Ok(request) => Some(request),
         Err(error) => {
             tracing::warn!(peer = %peer.fmt_short(), %error, "refused a request");
@@ -285,6 +289,17 @@ async fn read_request<T: serde::de::DeserializeOwned>(
             None
         }
     }
+}
+
+/// `read`, or [`ProtocolError::TimedOut`] once `limit` has passed.
+async fn within<T>(
+    limit: Duration,
+    what: &'static str,
+    read: impl Future<Output = Result<T, ProtocolError>>,
+) -> Result<T, ProtocolError> {
+    tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or(Err(ProtocolError::TimedOut { what, limit }))
 }
 
 async fn reply<T: serde::Serialize>(
@@ -327,7 +342,8 @@ async fn serve_work(
     if let Err(wait) = gate.admit(&peer, Kind::WorkRequest) {
         return rate_limited(&peer, send, recv, wait, work_error).await;
     }
-    let Some(request) = read_request::<WorkRequest>(&peer, &mut send, &mut recv).await else {
+    let wait = gate.limits.request_wait;
+    let Some(request) = read_request::<WorkRequest>(&peer, wait, &mut send, &mut recv).await else {
         return Ok(());
     };
     let answer = match request {
@@ -383,10 +399,9 @@ async fn serve_work(
             }
             let mut received = Vec::with_capacity(outputs.len());
             for header in &outputs {
-                received.push((
-                    header.name.clone(),
-                    read_bytes(&mut recv, header.size).await?,
-                ));
+                let wait = gate.limits.bulk_wait(header.size);
+                let bytes = within(wait, "its outputs", read_bytes(&mut recv, header.size));
+                received.push((header.name.clone(), bytes.await?));
             }
             let taken = pool.submit_result(&peer, lease, received, gpu_micros);
             // A result taken is work done (and cannot be sent twice); refused ones count.
@@ -396,10 +411,10 @@ async fn serve_work(
             taken.map(|()| WorkReply::Ack)
         }
         WorkRequest::Failed { lease, reason } => pool
-            .lease_failed(&peer, lease, &reason)
+            .lease_failed(&peer, lease, &one_line(&reason))
             .map(|()| WorkReply::Ack),
         WorkRequest::GiveBack { leases, reason } => pool
-            .give_back(&peer, &leases, &reason)
+            .give_back(&peer, &leases, &one_line(&reason))
             .map(|()| WorkReply::Ack),
     };
     let answer = answer.unwrap_or_else(|error| {
@@ -470,10 +485,12 @@ async fn serve_submit(
         let error = |message| SubmitReply::Error { message };
         return rate_limited(&peer, send, recv, wait, error).await;
     }
-    match read_request::<SubmitRequest>(&peer, &mut send, &mut recv).await {
+    let wait = gate.limits.request_wait;
+    match read_request::<SubmitRequest>(&peer, wait, &mut send, &mut recv).await {
         None => Ok(()),
         Some(SubmitRequest::Job { manifest, nonce }) => {
-            let answer = receive_job(pool, &peer, &manifest, nonce, &mut send, &mut recv).await?;
+            let answer =
+                receive_job(pool, gate, &peer, &manifest, nonce, &mut send, &mut recv).await?;
             reply(&mut send, &answer).await
         }
         Some(SubmitRequest::Watch { job }) => watch_job(pool, job, &mut send).await,
@@ -482,6 +499,7 @@ async fn serve_submit(
 
 async fn receive_job(
     pool: &Pool,
+    gate: &Gate,
     peer: &PublicKey,
     manifest: &crate::job::Job,
     nonce: u64,
@@ -502,7 +520,12 @@ async fn receive_job(
     write_frame(send, &SubmitReply::NeedBlobs { hashes }).await?;
     for (hash, size) in &missing {
         // `size` was checked against the pool's limits with the manifest.
-        let bytes = read_bytes(recv, *size).await?;
+        let bytes = within(
+            gate.limits.bulk_wait(*size),
+            "its inputs",
+            read_bytes(recv, *size),
+        );
+        let bytes = bytes.await?;
         if let Err(error) = pool.store_blob(hash, &bytes) {
             let _ = recv.stop(ErrorCode::Malformed.var_int());
             return Ok(refused(error));

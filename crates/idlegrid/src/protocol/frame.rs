@@ -14,6 +14,8 @@ pub enum ErrorCode {
     Internal = 4,
     /// The peer asked too often; the reply (when there is one) says when to come back.
     RateLimited = 5,
+    /// The peer sent its request (or the bytes after it) too slowly.
+    TimedOut = 6,
 }
 
 impl ErrorCode {
@@ -40,6 +42,11 @@ pub enum ProtocolError {
     Bind(String),
     #[error("could not reach {peer}: {message}")]
     Connect { peer: String, message: String },
+    #[error("the peer did not send {what} within {} s", .limit.as_secs_f64())]
+    TimedOut {
+        what: &'static str,
+        limit: std::time::Duration,
+    },
 }
 
 impl ProtocolError {
@@ -48,6 +55,7 @@ impl ProtocolError {
         match self {
             ProtocolError::TooLarge { .. } => ErrorCode::TooLarge,
             ProtocolError::Malformed(_) | ProtocolError::Truncated => ErrorCode::Malformed,
+            ProtocolError::TimedOut { .. } => ErrorCode::TimedOut,
             _ => ErrorCode::Internal,
         }
     }

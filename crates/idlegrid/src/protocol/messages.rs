@@ -166,3 +166,46 @@ pub enum SubmitReply {
         message: String,
     },
 }
+
+/// Longest reason a peer's message may carry into logs, databases and other people's screens.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// `text` as one line for people: control characters (newlines, escapes) become spaces, runs of
+/// whitespace one space, and anything past [`MAX_REASON_CHARS`] is cut with an ellipsis. Reasons come
+/// from strangers (a provider's failure, a job's name) and end up in terminals and the window.
+pub fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len().min(MAX_REASON_CHARS + 3));
+    for (count, word) in text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .enumerate()
+    {
+        if count > 0 {
+            line.push(' ');
+        }
+        line.push_str(word);
+        if line.chars().count() > MAX_REASON_CHARS {
+            let cut: String = line.chars().take(MAX_REASON_CHARS).collect();
+            return cut + "…";
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_and_length_are_tamed() {
+        assert_eq!(
+            one_line("  worker\n\tcrashed \x1b[31m red "),
+            "worker crashed [31m red"
+        );
+        assert_eq!(one_line("plain reason"), "plain reason");
+        let long = one_line(&"x ".repeat(1000));
+        assert_eq!(long.chars().count(), MAX_REASON_CHARS + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(one_line(""), "");
+    }
+}

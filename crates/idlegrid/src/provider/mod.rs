@@ -20,10 +20,10 @@ use iroh::{EndpointAddr, SecretKey};
 use tokio::sync::watch;
 
 use crate::blobs::{BlobError, BlobStore};
-use crate::gpu::Executor;
 use crate::idle::Verdict;
 use crate::ledger::{Ledger, LedgerError};
 use crate::protocol::{self, Bind, Capabilities, ProtocolError, WORK_ALPN};
+use crate::worker::Runner;
 
 /// How a provider works.
 #[derive(Clone, Debug)]
@@ -71,19 +71,21 @@ pub struct Provider {
     config: ProviderConfig,
     ledger: Arc<Mutex<Ledger>>,
     cache: Arc<BlobStore>,
-    executor: Arc<Mutex<Executor>>,
+    /// Where jobs run: normally a worker process, which the provider outlives.
+    runner: Arc<Mutex<Runner>>,
     /// Results finished while the pool was unreachable.
     undelivered: Mutex<Vec<session::Finished>>,
     status: watch::Sender<ProviderStatus>,
 }
 
 impl Provider {
-    /// A provider keeping its ledger and input cache in `data_dir`.
+    /// A provider keeping its ledger and input cache in `data_dir`, running jobs on `runner` (a
+    /// [`crate::worker::WorkerProcess`], or an executor in this process).
     pub fn new(
         key: SecretKey,
         pool: EndpointAddr,
         data_dir: &Path,
-        executor: Executor,
+        runner: impl Into<Runner>,
         config: ProviderConfig,
     ) -> Result<Provider, ProviderError> {
         let ledger = Ledger::open(&data_dir.join("ledger.sqlite"), key.public())?;
@@ -94,7 +96,7 @@ impl Provider {
             config,
             ledger: Arc::new(Mutex::new(ledger)),
             cache: Arc::new(cache),
-            executor: Arc::new(Mutex::new(executor)),
+            runner: Arc::new(Mutex::new(runner.into())),
             undelivered: Mutex::new(Vec::new()),
             status: watch::Sender::new(ProviderStatus::new(ProviderState::Connecting)),
         })
@@ -115,19 +117,13 @@ impl Provider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let executor = self
-            .executor
+        let runner = self
+            .runner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let limits = executor.adapter().limits();
-        let info = executor.adapter_info();
         Capabilities {
-            adapter: info.name.clone(),
-            device_type: format!("{:?}", info.device_type).to_lowercase(),
-            max_buffer_size: limits.max_buffer_size,
-            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
-            max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             gflops: self.config.gflops,
+            ..runner.capabilities()
         }
     }
 

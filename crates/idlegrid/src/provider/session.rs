@@ -111,13 +111,12 @@ impl<'a> Session<'a> {
 
     /// True once no device is held.
     async fn release_device(&self) -> bool {
-        let executor = Arc::clone(&self.provider.executor);
+        let runner = Arc::clone(&self.provider.runner);
         tokio::task::spawn_blocking(move || {
-            let mut executor = executor
+            runner
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            executor.release_device();
-            !executor.has_device()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .release_device()
         })
         .await
         .unwrap_or(false)
@@ -381,20 +380,14 @@ impl<'a> Session<'a> {
         verdicts: &mut watch::Receiver<Verdict>,
     ) -> Result<JobOutput, JobError> {
         let control = Arc::new(RunControl::default());
-        let executor = Arc::clone(&self.provider.executor);
+        let runner = Arc::clone(&self.provider.runner);
         let run = {
             let control = Arc::clone(&control);
             tokio::task::spawn_blocking(move || {
-                let mut executor = executor
+                runner
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let previous = executor.limits().clone();
-                let mut limits = previous.clone();
-                limits.deadline = limits.deadline.min(deadline);
-                executor.set_limits(limits);
-                let result = executor.run_with(&job, &control);
-                executor.set_limits(previous);
-                result
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .run(&job, deadline, &control)
             })
         };
         tokio::pin!(run);

@@ -18,18 +18,35 @@ pub fn executor() -> Executor {
 /// one Mesa prints warnings that are not ours.
 pub fn idlegrid_command() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_idlegrid"));
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|dir| dir.is_empty()) {
-        let runtime = std::env::temp_dir().join("idlegrid-test-runtime");
-        std::fs::create_dir_all(&runtime).unwrap();
-        std::fs::set_permissions(
-            &runtime,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        command.env("XDG_RUNTIME_DIR", &runtime);
+    if let Some(runtime) = runtime_dir() {
+        command.env("XDG_RUNTIME_DIR", runtime);
     }
     command.current_dir(repo_root());
     command
+}
+
+/// A runtime dir for the programs tests start, where the test itself has none.
+pub fn runtime_dir() -> Option<PathBuf> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|dir| !dir.is_empty()) {
+        return None;
+    }
+    let runtime = std::env::temp_dir().join("idlegrid-test-runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    Some(runtime)
+}
+
+/// A GPU worker started from the built `idlegrid` binary.
+pub fn worker_config() -> idlegrid::worker::WorkerConfig {
+    let mut config = idlegrid::worker::WorkerConfig::program(env!("CARGO_BIN_EXE_idlegrid"));
+    if let Some(runtime) = runtime_dir() {
+        config.env.push(("XDG_RUNTIME_DIR".into(), runtime.into()));
+    }
+    config
 }
 
 pub fn repo_root() -> PathBuf {

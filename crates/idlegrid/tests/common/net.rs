@@ -15,6 +15,7 @@ use idlegrid::protocol::{
     WORK_ALPN, WorkReply, WorkRequest,
 };
 use idlegrid::provider::{Provider, ProviderConfig, ProviderStatus};
+use idlegrid::worker::Runner;
 use iroh::endpoint::Connection;
 use iroh::{Endpoint, SecretKey};
 use tokio::sync::watch;
@@ -77,9 +78,20 @@ pub fn start_provider_with(
     config: ProviderConfig,
     verdict: Verdict,
 ) -> Running {
+    start_provider_on(ticket, dir, config, verdict, executor().into())
+}
+
+/// A provider running its jobs on `runner` (a worker process, say).
+pub fn start_provider_on(
+    ticket: &str,
+    dir: &std::path::Path,
+    config: ProviderConfig,
+    verdict: Verdict,
+    runner: Runner,
+) -> Running {
     let key = SecretKey::generate();
     let pool = protocol::ticket_addr(ticket).unwrap();
-    let provider = Provider::new(key.clone(), pool, dir, executor(), config).unwrap();
+    let provider = Provider::new(key.clone(), pool, dir, runner, config).unwrap();
     let ledger = provider.ledger();
     let status = provider.status();
     let (stop, stop_rx) = watch::channel(false);
