@@ -294,3 +294,75 @@ fn earnings_of_a_new_provider_are_empty_and_shaped() {
     assert_eq!(ledger["payouts"], Value::Array(vec![]));
     assert_eq!(ledger["balance"], "0");
 }
+
+#[test]
+fn a_job_over_the_providers_memory_budget_is_refused_there_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let submitter_dir = dir.path().join("submitter");
+    let submitter = public_key(&submitter_dir);
+    let (_pool, ticket) = start_pool(
+        &dir.path().join("pool"),
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--allow",
+            &submitter,
+            "--replicas-for-new",
+            "1",
+        ],
+    );
+    let provider_dir = dir.path().join("provider");
+    let _provider = Process(
+        idlegrid()
+            .args(["provide", "--pool", &ticket, "--data", text(&provider_dir)])
+            .args(["--job-memory", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let job_dir = dir.path().join("job");
+    std::fs::create_dir_all(&job_dir).unwrap();
+    std::fs::write(
+        job_dir.join("job.toml"),
+        "name = \"two-mebibytes\"\nwgsl = \"\"\"\n\
+         @group(0) @binding(0) var<storage, read_write> data: array<u32>;\n\
+         @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3<u32>) \
+         { data[id.x] = id.x; }\n\"\"\"\n\
+         [[buffers]]\nname = \"data\"\nbinding = 0\nzeros = 1048576\noutput = true\n\
+         [[passes]]\nentry = \"main\"\nworkgroups = [4096]\n",
+    )
+    .unwrap();
+    // The submitter waits on other providers; the refusal is the provider's to tell.
+    let _submit = Process(
+        idlegrid()
+            .args(["submit", text(&job_dir.join("job.toml")), "--pool", &ticket])
+            .args([
+                "--out",
+                text(&dir.path().join("out")),
+                "--data",
+                text(&submitter_dir),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reason = loop {
+        let unpaid = earnings(&provider_dir)["unpaid_work"].clone();
+        if let Some(work) = unpaid.as_array().and_then(|w| w.first()) {
+            break work["reason"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the provider never refused the job"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        reason,
+        "the job's GPU memory (buffers 1 MiB + read-back 1 MiB) is 2 MiB; \
+         the limit is this machine's budget of 1 MiB"
+    );
+}

@@ -81,6 +81,10 @@ pub struct ProvideArgs {
     /// Leases to ask for at once
     #[arg(long, value_name = "N", default_value_t = 1)]
     slots: u32,
+    /// GPU memory one job may take (its buffers plus their read-back copies); lowered further to
+    /// what the adapter has
+    #[arg(long, value_name = "MIB", default_value_t = JobLimits::default().memory_budget >> 20)]
+    job_memory: u64,
 }
 
 #[derive(Args)]
@@ -196,6 +200,7 @@ pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
     // Strangers' jobs run in a child process that can be killed; this process keeps the network.
     let mut worker = WorkerConfig::this_program()?;
     worker.adapter = args.adapter.clone();
+    worker.limits.memory_budget = args.job_memory.saturating_mul(1 << 20);
     let worker = WorkerProcess::start(worker)?;
     let adapter = worker.capabilities().adapter.clone();
     let gflops = device_score(&data, &adapter, args.adapter.clone());
