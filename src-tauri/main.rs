@@ -1,18 +1,12 @@
-//! The Idlegrid desktop app (tray, window, earnings). Until the app is built (its own issue), this binary
-//! only proves the shell links the engine: it reports which GPUs the engine would share.
+//! The `idlegrid-desktop` program: everything is in the library (src-tauri/lib.rs).
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .without_time()
-        .init();
-    let report = idlegrid::probe();
-    for adapter in &report.adapters {
-        tracing::info!(name = %adapter.name, backend = %adapter.backend, "GPU the engine can use");
+// No console window behind the app on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+fn main() {
+    if let Err(error) = idlegrid_app::run() {
+        // Logging may not be up yet; stderr always is.
+        eprintln!("idlegrid-desktop: {error:#}");
+        std::process::exit(1);
     }
-    println!(
-        "The Idlegrid desktop app is not built yet; the engine sees {} GPU adapter(s). Use the `idlegrid` command.",
-        report.adapters.len()
-    );
-    Ok(())
 }

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod idle;
 pub mod job;
 pub mod ledger;
+pub mod node;
 pub mod pool;
 pub mod protocol;
 pub mod provider;

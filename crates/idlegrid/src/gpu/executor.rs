@@ -8,7 +8,7 @@
 //! source, so a repeated job skips parsing and compilation.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -59,22 +59,31 @@ pub struct ExecutorStats {
     pub devices_opened: u64,
 }
 
-/// Steers a run from another thread: cancel it between passes, or pace it.
+/// Steers a run from another thread (cancel it between passes, or pace it) and follows its progress.
 #[derive(Default)]
 pub struct RunControl {
     cancelled: AtomicBool,
     gentle: AtomicBool,
-    /// Told of every change, with (cancelled, gentle): how a run in a worker process hears of it.
+    passes_done: AtomicU32,
+    /// Told of every change: how a run in a worker process hears of steering, and its parent of
+    /// progress.
     listener: Mutex<Option<Listener>>,
 }
 
-type Listener = Box<dyn Fn(bool, bool) + Send + Sync>;
+/// What changed on a [`RunControl`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Steered { cancel: bool, gentle: bool },
+    Progress { passes_done: u32 },
+}
+
+type Listener = Box<dyn Fn(Change) + Send + Sync>;
 
 impl RunControl {
     /// Stops the run after the pass now on the GPU.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
-        self.changed();
+        self.steered();
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -85,7 +94,7 @@ impl RunControl {
     pub fn set_gentle(&self, gentle: bool) {
         let was = self.gentle.swap(gentle, Ordering::AcqRel);
         if was != gentle {
-            self.changed();
+            self.steered();
         }
     }
 
@@ -93,8 +102,20 @@ impl RunControl {
         self.gentle.load(Ordering::Acquire)
     }
 
-    /// Calls `listener` with (cancelled, gentle) on every change from now on, replacing any other.
-    pub fn listen(&self, listener: impl Fn(bool, bool) + Send + Sync + 'static) {
+    /// Passes finished so far.
+    pub fn passes_done(&self) -> u32 {
+        self.passes_done.load(Ordering::Acquire)
+    }
+
+    /// Notes that `passes_done` passes have finished (the executor after each pass; a worker's parent
+    /// relaying its child).
+    pub fn record_progress(&self, passes_done: u32) {
+        self.passes_done.store(passes_done, Ordering::Release);
+        self.tell(Change::Progress { passes_done });
+    }
+
+    /// Calls `listener` on every change from now on, replacing any other.
+    pub fn listen(&self, listener: impl Fn(Change) + Send + Sync + 'static) {
         *self.lock_listener() = Some(Box::new(listener));
     }
 
@@ -102,9 +123,16 @@ impl RunControl {
         *self.lock_listener() = None;
     }
 
-    fn changed(&self) {
+    fn steered(&self) {
+        self.tell(Change::Steered {
+            cancel: self.is_cancelled(),
+            gentle: self.is_gentle(),
+        });
+    }
+
+    fn tell(&self, change: Change) {
         if let Some(listener) = self.lock_listener().as_ref() {
-            listener(self.is_cancelled(), self.is_gentle());
+            listener(change);
         }
     }
 
@@ -120,6 +148,7 @@ impl std::fmt::Debug for RunControl {
         f.debug_struct("RunControl")
             .field("cancelled", &self.is_cancelled())
             .field("gentle", &self.is_gentle())
+            .field("passes_done", &self.passes_done())
             .finish_non_exhaustive()
     }
 }
@@ -328,6 +357,7 @@ impl Executor {
             if let Some(previous) = submission.take() {
                 let pass_started = Instant::now();
                 wait_for(&device, previous, submitted_at, self.limits.deadline)?;
+                control.record_progress(u32::try_from(i).unwrap_or(u32::MAX));
                 if control.is_cancelled() {
                     return Err(JobError::Cancelled(format!(
                         "stopped after pass {i} of {}",
@@ -378,6 +408,7 @@ impl Executor {
         }
         if let Some(last) = submission {
             wait_for(&device, last, submitted_at, self.limits.deadline)?;
+            control.record_progress(u32::try_from(job.passes.len()).unwrap_or(u32::MAX));
         }
         let wall = submitted_at.elapsed();
         mapped.wait()?;

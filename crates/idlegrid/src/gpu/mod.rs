@@ -9,7 +9,7 @@ mod requirements;
 
 pub use adapter::{AdapterChoice, describe as describe_adapter};
 pub use bench::{BenchReport, bench};
-pub use executor::{Executor, ExecutorStats, JobOutput, OutputBuffer, RunControl, Timing};
+pub use executor::{Change, Executor, ExecutorStats, JobOutput, OutputBuffer, RunControl, Timing};
 pub use probe::{
     AdapterReport, CpuReport, GpuUsage, HardwareReport, KeyLimits, MemoryReport, probe,
 };

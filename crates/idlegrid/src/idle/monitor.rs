@@ -187,7 +187,10 @@ impl Watcher {
         );
         self.signals.send_replace(signals);
         if verdict != previous {
-            tracing::info!(adapter = %self.config.adapter, "{verdict}");
+            // A pause's countdown changes the verdict every tick; the log wants only new sentences.
+            if verdict.to_string() != previous.to_string() {
+                tracing::info!(adapter = %self.config.adapter, "{verdict}");
+            }
             self.verdicts.send_replace(verdict.clone());
         }
         verdict

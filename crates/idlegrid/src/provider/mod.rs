@@ -10,7 +10,7 @@
 mod session;
 mod status;
 
-pub use status::{ProviderState, ProviderStatus};
+pub use status::{Progress, ProviderState, ProviderStatus};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -8,6 +8,7 @@ use iroh::PublicKey;
 use iroh::endpoint::{Connection, RecvStream};
 use tokio::sync::watch;
 
+use super::status::{self, Progress};
 use super::{Provider, ProviderError, ProviderState};
 use crate::gpu::{JobOutput, RunControl};
 use crate::idle::{Pace, Reason, Verdict};
@@ -22,6 +23,9 @@ use crate::statement::{Id, now_ms};
 /// Time kept back from a lease for returning the result before it lapses; at most half the lease,
 /// so a pool with short leases still leaves time to run (a whole margin would leave none).
 const RETURN_MARGIN: Duration = Duration::from_secs(2);
+
+/// How often the progress of the job in hand is published while it runs.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// A lease run to the end, until the pool has its outputs.
 pub(super) struct Finished {
@@ -380,6 +384,8 @@ impl<'a> Session<'a> {
         verdicts: &mut watch::Receiver<Verdict>,
     ) -> Result<JobOutput, JobError> {
         let control = Arc::new(RunControl::default());
+        let passes = u32::try_from(job.passes.len()).unwrap_or(u32::MAX);
+        let mut progress = tokio::time::interval(PROGRESS_EVERY);
         let runner = Arc::clone(&self.provider.runner);
         let run = {
             let control = Arc::clone(&control);
@@ -391,20 +397,20 @@ impl<'a> Session<'a> {
             })
         };
         tokio::pin!(run);
+        let follow = |verdict: Verdict| match verdict {
+            Verdict::Run { pace } => {
+                control.set_gentle(pace == Pace::Gentle);
+                self.provider.set_state(ProviderState::Working {
+                    job: offer.manifest.name.clone(),
+                    lease: offer.lease,
+                    pace,
+                });
+            }
+            Verdict::Pause { .. } => control.cancel(),
+        };
+        follow(verdicts.borrow_and_update().clone());
         let mut following = true;
         loop {
-            let verdict = verdicts.borrow_and_update().clone();
-            match verdict {
-                Verdict::Run { pace } => {
-                    control.set_gentle(pace == Pace::Gentle);
-                    self.provider.set_state(ProviderState::Working {
-                        job: offer.manifest.name.clone(),
-                        lease: offer.lease,
-                        pace,
-                    });
-                }
-                Verdict::Pause { .. } => control.cancel(),
-            }
             tokio::select! {
                 result = &mut run => {
                     return result.unwrap_or_else(|e| {
@@ -414,6 +420,13 @@ impl<'a> Session<'a> {
                 changed = verdicts.changed(), if following => {
                     // Whoever set the verdict has gone: run to the end as things stood.
                     following = changed.is_ok();
+                    if following {
+                        follow(verdicts.borrow_and_update().clone());
+                    }
+                }
+                _ = progress.tick() => {
+                    let passes_done = control.passes_done();
+                    status::publish_progress(&self.provider.status, Progress { passes_done, passes });
                 }
             }
         }

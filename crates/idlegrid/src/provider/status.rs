@@ -58,13 +58,34 @@ pub struct ProviderStatus {
     pub state: ProviderState,
     /// Unix ms when this state began.
     pub since_ms: u64,
+    /// While working: how far the job has got. Kept apart from the state, which it would otherwise
+    /// change (and log) at every pass.
+    pub progress: Option<Progress>,
+}
+
+/// Passes of the job in hand finished, of all its passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub passes_done: u32,
+    pub passes: u32,
+}
+
+impl Progress {
+    /// 0 to 1.
+    pub fn fraction(self) -> f64 {
+        if self.passes == 0 {
+            return 0.0;
+        }
+        f64::from(self.passes_done.min(self.passes)) / f64::from(self.passes)
+    }
 }
 
 impl ProviderStatus {
-    pub(super) fn new(state: ProviderState) -> ProviderStatus {
+    pub fn new(state: ProviderState) -> ProviderStatus {
         ProviderStatus {
             state,
             since_ms: now_ms(),
+            progress: None,
         }
     }
 }
@@ -78,5 +99,17 @@ pub(super) fn publish(status: &tokio::sync::watch::Sender<ProviderStatus>, state
         tracing::info!(state = %state, "provider state changed");
         *current = ProviderStatus::new(state);
         true
+    });
+}
+
+/// Publishes the progress of the job in hand, quietly.
+pub(super) fn publish_progress(
+    status: &tokio::sync::watch::Sender<ProviderStatus>,
+    progress: Progress,
+) {
+    status.send_if_modified(|current| {
+        let changed = current.progress != Some(progress);
+        current.progress = Some(progress);
+        changed
     });
 }

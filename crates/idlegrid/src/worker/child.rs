@@ -2,14 +2,15 @@
 //! arrive on stdin one at a time, answering on stdout. A second thread reads stdin while a job runs,
 //! so a cancel or a change of pace reaches the run between two passes.
 //!
-//! It owns nothing worth saving: the parent may kill it at any moment.
+//! It owns nothing worth saving: the parent may kill it at any moment, and it ends itself the moment
+//! its stdin closes.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use super::wire::{self, FromWorker, ToWorker};
 use super::{ADAPTER_ENV, ADDRESS_SPACE_ENV, WorkerError, capabilities_of};
-use crate::gpu::{AdapterChoice, Executor, RunControl};
+use crate::gpu::{AdapterChoice, Change, Executor, RunControl};
 use crate::job::{Job, JobLimits};
 
 /// A frame from the parent can hold a whole job with its inputs; the parent is trusted to have
@@ -20,8 +21,7 @@ const MAX_JOB_FRAME: usize = u32::MAX as usize;
 /// (`IDLEGRID_WORKER_ADAPTER`, `IDLEGRID_WORKER_ADDRESS_SPACE`), so any binary can host a worker by
 /// calling this when started with `worker`.
 pub fn serve() -> Result<(), WorkerError> {
-    die_with_parent()?;
-    let mut replies = reply_channel()?;
+    let replies = Arc::new(Mutex::new(reply_channel()?));
     if let Some(bytes) = std::env::var(ADDRESS_SPACE_ENV)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -32,25 +32,38 @@ pub fn serve() -> Result<(), WorkerError> {
     let mut executor = match Executor::new(&choice) {
         Ok(executor) => executor,
         Err(error) => {
-            wire::write(&mut replies, &FromWorker::Ready(Err(error.to_string())))?;
+            wire::write(
+                &mut *lock(&replies),
+                &FromWorker::Ready(Err(error.to_string())),
+            )?;
             return Err(WorkerError::Start(error.to_string()));
         }
     };
-    wire::write(
-        &mut replies,
-        &FromWorker::Ready(Ok(capabilities_of(&executor))),
-    )?;
+    let ready = FromWorker::Ready(Ok(capabilities_of(&executor)));
+    wire::write(&mut *lock(&replies), &ready)?;
     let jobs = read_requests();
     for (job, limits, control) in jobs {
+        let progress = Arc::clone(&replies);
+        control.listen(move |change| {
+            if let Change::Progress { passes_done } = change {
+                // Lost progress is harmless; a broken pipe shows when the answer is written.
+                let _ = wire::write(&mut *lock(&progress), &FromWorker::Progress { passes_done });
+            }
+        });
         executor.set_limits(limits);
         let result = executor.run_with(&job, &control);
+        control.stop_listening();
         let reply = FromWorker::Done {
             result: result.map(Into::into).map_err(Into::into),
             stats: executor.stats(),
         };
-        wire::write(&mut replies, &reply)?;
+        wire::write(&mut *lock(&replies), &reply)?;
     }
     Ok(())
+}
+
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Reads the parent's frames on a thread of their own: jobs go to the returned channel, steering goes
@@ -65,23 +78,26 @@ fn read_requests() -> mpsc::Receiver<(Job, JobLimits, Arc<RunControl>)> {
                 Ok(Some(ToWorker::Run { job, limits })) => {
                     let job = job.into_owned();
                     let control = Arc::new(RunControl::default());
-                    *current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&control);
+                    *lock(&current) = Arc::clone(&control);
                     if jobs.send((job, limits, control)).is_err() {
                         break;
                     }
                 }
                 Ok(Some(ToWorker::Steer { cancel, gentle })) => {
-                    let control =
-                        Arc::clone(&current.lock().unwrap_or_else(PoisonError::into_inner));
+                    let control = Arc::clone(&lock(&current));
                     control.set_gentle(gentle);
                     if cancel {
                         control.cancel();
                     }
                 }
-                Ok(None) => break,
+                // The provider closed our stdin (it is stopping us) or is gone: nobody will read an
+                // answer, so the worker ends now, even in the middle of an endless job. (Not
+                // PR_SET_PDEATHSIG: that fires when the *thread* that spawned us exits, and providers
+                // spawn from pooled threads that come and go.)
+                Ok(None) => std::process::exit(0),
                 Err(error) => {
                     tracing::error!(%error, "unreadable request from the provider; stopping");
-                    break;
+                    std::process::exit(1);
                 }
             }
         }
@@ -105,20 +121,6 @@ fn reply_channel() -> Result<Box<dyn Write + Send>, WorkerError> {
 #[cfg(not(target_os = "linux"))]
 fn reply_channel() -> Result<Box<dyn Write + Send>, WorkerError> {
     Ok(Box::new(std::io::stdout()))
-}
-
-/// A worker whose provider is gone has no one to answer: it ends with it, even in the middle of an
-/// endless job.
-#[cfg(target_os = "linux")]
-fn die_with_parent() -> Result<(), WorkerError> {
-    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-        .map_err(std::io::Error::from)?;
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent() -> Result<(), WorkerError> {
-    Ok(())
 }
 
 /// Caps the worker's address space, so a job that gets past the memory checks (a driver's own

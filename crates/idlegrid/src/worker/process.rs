@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::wire::{self, FromWorker, ToWorker};
 use super::{ADAPTER_ENV, ADDRESS_SPACE_ENV};
-use crate::gpu::{ExecutorStats, JobOutput, RunControl};
+use crate::gpu::{Change, ExecutorStats, JobOutput, RunControl};
 use crate::job::{Job, JobError, JobLimits};
 use crate::protocol::{Capabilities, ProtocolError};
 
@@ -208,9 +208,11 @@ impl WorkerProcess {
             return Err(self.lost(&format!("could not hand it the job ({error})")));
         }
         let steering = Arc::clone(&stdin);
-        control.listen(move |cancel, gentle| {
-            // A worker that is gone cannot be steered; the wait for its answer notices it has gone.
-            let _ = wire::write(&mut *lock(&steering), &ToWorker::Steer { cancel, gentle });
+        control.listen(move |change| {
+            if let Change::Steered { cancel, gentle } = change {
+                // A worker that is gone cannot be steered; the wait for its answer notices it.
+                let _ = wire::write(&mut *lock(&steering), &ToWorker::Steer { cancel, gentle });
+            }
         });
         if control.is_cancelled() || control.is_gentle() {
             let steer = ToWorker::Steer {
@@ -219,7 +221,7 @@ impl WorkerProcess {
             };
             let _ = wire::write(&mut *lock(&stdin), &steer);
         }
-        let result = self.await_answer(limits.deadline);
+        let result = self.await_answer(limits.deadline, control);
         control.stop_listening();
         result
     }
@@ -240,14 +242,26 @@ impl WorkerProcess {
         }
     }
 
-    fn await_answer(&mut self, deadline: Duration) -> Result<JobOutput, JobError> {
+    fn await_answer(
+        &mut self,
+        deadline: Duration,
+        control: &RunControl,
+    ) -> Result<JobOutput, JobError> {
         let until = Instant::now() + deadline + self.config.grace;
-        let Some(child) = self.child.as_mut() else {
-            return Err(JobError::WorkerStopped("it was not running".into()));
+        let answer = loop {
+            let Some(child) = self.child.as_mut() else {
+                return Err(JobError::WorkerStopped("it was not running".into()));
+            };
+            match child
+                .replies
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                Ok(Ok(FromWorker::Progress { passes_done })) => {
+                    control.record_progress(passes_done);
+                }
+                other => break other,
+            }
         };
-        let answer = child
-            .replies
-            .recv_timeout(until.saturating_duration_since(Instant::now()));
         match answer {
             Ok(Ok(FromWorker::Done { result, stats })) => {
                 self.stats.jobs_answered += 1;
@@ -264,7 +278,9 @@ impl WorkerProcess {
                 }
                 result
             }
-            Ok(Ok(FromWorker::Ready(_))) => Err(self.lost("it answered out of turn")),
+            Ok(Ok(FromWorker::Ready(_) | FromWorker::Progress { .. })) => {
+                Err(self.lost("it answered out of turn"))
+            }
             Ok(Err(error)) => Err(self.lost(&format!("unreadable answer ({error})"))),
             Err(RecvTimeoutError::Disconnected) => Err(self.lost("")),
             Err(RecvTimeoutError::Timeout) => {
@@ -344,7 +360,7 @@ impl WorkerProcess {
                 self.stop();
                 return Err(JobError::Reported(message));
             }
-            Ok(Ok(FromWorker::Done { .. })) => {
+            Ok(Ok(FromWorker::Done { .. } | FromWorker::Progress { .. })) => {
                 return Err(self.lost("it answered before it was ready"));
             }
             Ok(Err(error)) => return Err(self.lost(&format!("unreadable greeting ({error})"))),

@@ -33,6 +33,8 @@ pub(super) enum ToWorker<'a> {
 pub(super) enum FromWorker {
     /// The device's adapter is open (or why it could not be).
     Ready(Result<Capabilities, String>),
+    /// Passes of the job in hand finished so far.
+    Progress { passes_done: u32 },
     /// A job's result, and the worker's counters since it started (cache hits show it is warm).
     Done {
         result: Result<RunOutput, Failure>,

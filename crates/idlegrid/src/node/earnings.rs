@@ -1,0 +1,379 @@
+//! Earnings as the window shows them, computed from a snapshot of the ledger: buckets per pool over a
+//! range, the rate over the last hour, today's total, problems (work that earned nothing) and payouts.
+//! Pure functions of the ledger's entries, the pool names and the time; no I/O.
+//!
+//! Buckets are aligned to the local clock (hours; 00:00, 06:00, 12:00, 18:00; midnight) at the current
+//! UTC offset: a daylight-saving change inside the range shifts older buckets by that hour, which a
+//! chart of earnings can bear.
+
+use std::collections::BTreeMap;
+
+use crate::amount::Amount;
+use crate::idle::Now;
+use crate::ledger::{Earnings, PayoutEntry, ReceiptEntry, UnpaidWork};
+
+use super::views::{Bucket, EarningsView, PayoutView, PoolTotal, Problem, ProblemKind, Range};
+
+const HOUR_MS: u64 = 3_600_000;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+/// The most problems the earnings page lists; older ones stay in the ledger.
+const MAX_PROBLEMS: usize = 200;
+
+/// The figures the status line carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Money {
+    pub rate_per_hour: Amount,
+    pub today: Amount,
+    pub balance: Amount,
+}
+
+/// Pool ids to the names people gave them.
+pub type PoolNames = BTreeMap<String, String>;
+
+impl Range {
+    /// Bucket length and how many buckets the range has.
+    pub fn buckets(self) -> (u64, u64) {
+        match self {
+            Range::Day => (HOUR_MS, 24),
+            Range::Week => (6 * HOUR_MS, 28),
+            Range::Month => (DAY_MS, 30),
+        }
+    }
+}
+
+/// A pool's name, or the first 8 characters of its key for one never named here.
+pub fn pool_name(names: &PoolNames, id: &str) -> String {
+    names
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| id.chars().take(8).collect())
+}
+
+pub fn add(a: Amount, b: Amount) -> Amount {
+    Amount::from_micros(a.micros().saturating_add(b.micros()))
+}
+
+fn sum<'a>(receipts: impl Iterator<Item = &'a ReceiptEntry>) -> Amount {
+    receipts.fold(Amount::ZERO, |total, r| add(total, r.amount))
+}
+
+/// The start of the local period of `length` that holds `now` (a local midnight for a day), in Unix ms.
+pub fn period_start(now: Now, length: u64) -> u64 {
+    let offset_ms = i64::from(now.utc_offset_s) * 1000;
+    let local = now.unix_ms as i64 + offset_ms;
+    let start = local - local.rem_euclid(length as i64) - offset_ms;
+    start.max(0) as u64
+}
+
+pub fn money(earnings: &Earnings, now: Now) -> Money {
+    let hour_ago = now.unix_ms.saturating_sub(HOUR_MS);
+    let midnight = period_start(now, DAY_MS);
+    Money {
+        rate_per_hour: sum(earnings
+            .receipts
+            .iter()
+            .filter(|r| r.issued_at_ms > hour_ago && r.issued_at_ms <= now.unix_ms)),
+        today: sum(earnings
+            .receipts
+            .iter()
+            .filter(|r| r.issued_at_ms >= midnight)),
+        balance: earnings.balance,
+    }
+}
+
+/// A pool's earnings: all time, and since local midnight.
+pub fn pool_earned(earnings: &Earnings, pool_id: &str, now: Now) -> (Amount, Amount) {
+    let midnight = period_start(now, DAY_MS);
+    let mine = || earnings.receipts.iter().filter(|r| r.pool == pool_id);
+    (
+        sum(mine()),
+        sum(mine().filter(|r| r.issued_at_ms >= midnight)),
+    )
+}
+
+pub fn earnings_view(
+    range: Range,
+    earnings: &Earnings,
+    names: &PoolNames,
+    now: Now,
+) -> EarningsView {
+    let (bucket_ms, count) = range.buckets();
+    let end = period_start(now, bucket_ms) + bucket_ms;
+    let start = end.saturating_sub(bucket_ms * count);
+    let mut buckets: Vec<Bucket> = (0..count)
+        .map(|i| Bucket {
+            start_ms: start + i * bucket_ms,
+            by_pool: BTreeMap::new(),
+        })
+        .collect();
+    let mut totals: BTreeMap<&str, Amount> = BTreeMap::new();
+    let mut total = Amount::ZERO;
+    for receipt in &earnings.receipts {
+        if receipt.issued_at_ms < start || receipt.issued_at_ms >= end {
+            continue;
+        }
+        let index = ((receipt.issued_at_ms - start) / bucket_ms) as usize;
+        let in_bucket = buckets[index]
+            .by_pool
+            .entry(receipt.pool.clone())
+            .or_default();
+        *in_bucket = add(*in_bucket, receipt.amount);
+        let pool_total = totals.entry(&receipt.pool).or_default();
+        *pool_total = add(*pool_total, receipt.amount);
+        total = add(total, receipt.amount);
+    }
+    let mut pools: Vec<PoolTotal> = totals
+        .into_iter()
+        .map(|(id, total)| PoolTotal {
+            id: id.to_owned(),
+            name: pool_name(names, id),
+            total,
+        })
+        .collect();
+    pools.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+    EarningsView {
+        range,
+        bucket_ms,
+        buckets,
+        pools,
+        total,
+        paid: earnings.paid,
+        balance: earnings.balance,
+        problems: problems(&earnings.unpaid_work, names),
+    }
+}
+
+/// Work that earned nothing, newest first.
+pub fn problems(unpaid: &[UnpaidWork], names: &PoolNames) -> Vec<Problem> {
+    unpaid
+        .iter()
+        .rev()
+        .take(MAX_PROBLEMS)
+        .map(|work| problem(work, names))
+        .collect()
+}
+
+pub fn problem(work: &UnpaidWork, names: &PoolNames) -> Problem {
+    Problem {
+        at_ms: work.at_ms,
+        pool_id: work.pool.clone(),
+        pool_name: pool_name(names, &work.pool),
+        job: work.job_name.clone(),
+        kind: problem_kind(&work.reason),
+        reason: work.reason.clone(),
+    }
+}
+
+/// Sorts a reason the ledger recorded (the pool's or the executor's words) into the four kinds the
+/// window tells apart. The ledger keeps reasons as text, so this reads the engine's own phrasings.
+pub fn problem_kind(reason: &str) -> ProblemKind {
+    let reason = reason.to_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| reason.contains(w));
+    if any(&[
+        "deadline",
+        "timed out",
+        "expired",
+        "lapsed",
+        "past its lease",
+    ]) {
+        ProblemKind::TimedOut
+    } else if any(&["disagree", "quorum", "rejected", "canary", "do not match"]) {
+        ProblemKind::Rejected
+    } else if any(&[
+        "already returned",
+        "no longer wanted",
+        "not one of yours",
+        "unpaid",
+    ]) {
+        ProblemKind::Unpaid
+    } else {
+        ProblemKind::Failed
+    }
+}
+
+/// Payouts, newest first.
+pub fn payouts(earnings: &Earnings, names: &PoolNames) -> Vec<PayoutView> {
+    earnings
+        .payouts
+        .iter()
+        .rev()
+        .map(|payout| payout_view(payout, names))
+        .collect()
+}
+
+pub fn payout_view(payout: &PayoutEntry, names: &PoolNames) -> PayoutView {
+    PayoutView {
+        id: payout.id.clone(),
+        at_ms: payout.issued_at_ms,
+        pool_id: payout.pool.clone(),
+        pool_name: pool_name(names, &payout.pool),
+        amount: payout.amount,
+        receipts: payout.receipt_count,
+        signature_verified: true,
+        rail: payout.rail.clone(),
+        reference: payout.reference.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 2026-11-24 15:30:00 UTC, a Tuesday.
+    const T: u64 = 1_795_534_200_000;
+
+    fn now(offset_h: i32) -> Now {
+        Now {
+            unix_ms: T,
+            utc_offset_s: offset_h * 3600,
+        }
+    }
+
+    fn receipt(pool: &str, at_ms: u64, micros: u64) -> ReceiptEntry {
+        ReceiptEntry {
+            id: format!("{pool}{at_ms}"),
+            pool: pool.into(),
+            job: "j".into(),
+            job_name: "matmul".into(),
+            amount: Amount::from_micros(micros),
+            output_hash: "h".into(),
+            issued_at_ms: at_ms,
+            paid_by: None,
+            signature_verified: true,
+        }
+    }
+
+    fn ledger(receipts: Vec<ReceiptEntry>) -> Earnings {
+        Earnings {
+            provider: "me".into(),
+            balance: sum(receipts.iter()),
+            paid: Amount::from_micros(7),
+            total: sum(receipts.iter()),
+            receipts,
+            payouts: Vec::new(),
+            unpaid_work: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn periods_start_at_local_boundaries() {
+        assert_eq!(period_start(now(0), DAY_MS), T - 15 * HOUR_MS - 30 * 60_000);
+        // At UTC+2 it is 17:30: local midnight was 17.5 hours ago.
+        assert_eq!(period_start(now(2), DAY_MS), T - 17 * HOUR_MS - 30 * 60_000);
+        // At UTC-5 it is 10:30; the 6-hour block began at 06:00 local.
+        assert_eq!(
+            period_start(now(-5), 6 * HOUR_MS),
+            T - 4 * HOUR_MS - 30 * 60_000
+        );
+        assert_eq!(period_start(now(0), HOUR_MS), T - 30 * 60_000);
+    }
+
+    #[test]
+    fn rate_counts_the_last_hour_and_today_counts_from_local_midnight() {
+        let earnings = ledger(vec![
+            receipt("a", T - 2 * HOUR_MS, 100),
+            receipt("a", T - 30 * 60_000, 10),
+            receipt("b", T - 1, 1),
+            receipt("b", T - 16 * HOUR_MS, 1_000),
+        ]);
+        let money = money(&earnings, now(0));
+        assert_eq!(money.rate_per_hour, Amount::from_micros(11));
+        assert_eq!(money.today, Amount::from_micros(111));
+        assert_eq!(money.balance, Amount::from_micros(1_111));
+        // At UTC+2 the receipt 16 hours ago was still today.
+        assert_eq!(
+            super::money(&earnings, now(2)).today,
+            Amount::from_micros(1_111)
+        );
+    }
+
+    #[test]
+    fn buckets_cover_the_range_and_split_by_pool() {
+        let earnings = ledger(vec![
+            receipt("a", T, 5),
+            receipt("b", T - 10 * 60_000, 3),
+            receipt("a", T - 3 * HOUR_MS, 2),
+            receipt("a", T - 30 * HOUR_MS, 1_000),
+        ]);
+        let mut names = PoolNames::new();
+        names.insert("a".into(), "Home".into());
+        let view = earnings_view(Range::Day, &earnings, &names, now(0));
+        assert_eq!(view.buckets.len(), 24);
+        assert_eq!(view.bucket_ms, HOUR_MS);
+        let last = view.buckets.last().unwrap();
+        assert_eq!(last.start_ms, T - 30 * 60_000);
+        assert_eq!(last.by_pool["a"], Amount::from_micros(5));
+        assert_eq!(last.by_pool["b"], Amount::from_micros(3));
+        assert_eq!(view.buckets[20].by_pool["a"], Amount::from_micros(2));
+        assert!(view.buckets[0].by_pool.is_empty());
+        assert_eq!(view.total, Amount::from_micros(10));
+        assert_eq!(view.pools[0].name, "Home");
+        assert_eq!(view.pools[0].total, Amount::from_micros(7));
+        assert_eq!(view.pools[1].name, "b");
+        let week = earnings_view(Range::Week, &earnings, &names, now(0));
+        assert_eq!(
+            (week.buckets.len(), week.total),
+            (28, Amount::from_micros(1_010))
+        );
+        let month = earnings_view(Range::Month, &earnings, &names, now(0));
+        assert_eq!(month.buckets.len(), 30);
+        assert_eq!(month.buckets[29].start_ms, period_start(now(0), DAY_MS));
+    }
+
+    #[test]
+    fn reasons_sort_into_kinds() {
+        for (reason, kind) in [
+            (
+                "the job ran past its deadline of 2 s",
+                ProblemKind::TimedOut,
+            ),
+            (
+                "lease 4 is expired; its result is no longer wanted",
+                ProblemKind::TimedOut,
+            ),
+            ("outputs disagree with the quorum", ProblemKind::Rejected),
+            (
+                "a result for this job from this provider was already returned",
+                ProblemKind::Unpaid,
+            ),
+            ("GPU error: out of memory", ProblemKind::Failed),
+        ] {
+            assert_eq!(problem_kind(reason), kind, "{reason}");
+        }
+    }
+
+    #[test]
+    fn problems_and_payouts_come_newest_first_with_names() {
+        let mut earnings = ledger(Vec::new());
+        earnings.unpaid_work = (0..3)
+            .map(|i| UnpaidWork {
+                pool: "abcdefghijk".into(),
+                job: "j".into(),
+                job_name: format!("job{i}"),
+                reason: "timed out".into(),
+                at_ms: i,
+            })
+            .collect();
+        earnings.payouts = (0..2)
+            .map(|i| PayoutEntry {
+                id: format!("p{i}"),
+                pool: "abcdefghijk".into(),
+                amount: Amount::from_micros(10),
+                receipt_count: 2,
+                receipts: vec![],
+                rail: "ledger".into(),
+                reference: "r".into(),
+                issued_at_ms: i,
+            })
+            .collect();
+        let names = PoolNames::new();
+        let problems = problems(&earnings.unpaid_work, &names);
+        assert_eq!(problems[0].job, "job2");
+        assert_eq!(problems[0].pool_name, "abcdefgh");
+        assert_eq!(problems[0].kind, ProblemKind::TimedOut);
+        let payouts = payouts(&earnings, &names);
+        assert_eq!(payouts[0].id, "p1");
+        assert!(payouts[0].signature_verified);
+    }
+}

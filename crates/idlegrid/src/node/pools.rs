@@ -1,0 +1,199 @@
+//! Pool memberships: checking a ticket before joining (well formed, and the pool answers), and one
+//! running provider per joined pool, stopped when the person leaves or blocks it. Each membership's
+//! provider follows a verdict channel (the idle monitor's, or the demo pool's "always" version of it)
+//! and wakes the node whenever its state changes.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::{EndpointAddr, SecretKey};
+use iroh_tickets::endpoint::EndpointTicket;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::gpu::{AdapterChoice, Executor};
+use crate::idle::Verdict;
+use crate::job::JobError;
+use crate::protocol::{self, Bind, WORK_ALPN};
+use crate::provider::{Provider, ProviderConfig, ProviderState, ProviderStatus};
+use crate::worker::{Runner, WorkerConfig, WorkerProcess};
+
+use super::NodeError;
+use super::store::PoolRecord;
+use super::views::PoolState;
+
+/// How long a provider gets to stop cleanly (give its lease back, close its connection).
+const STOP_WAIT: Duration = Duration::from_secs(10);
+/// Names people give pools are shown in a menu and a table.
+const MAX_POOL_NAME_CHARS: usize = 60;
+
+/// A ticket read the way `idlegrid pool` prints it, or why it is not one.
+pub fn parse_ticket(ticket: &str) -> Result<EndpointAddr, NodeError> {
+    let ticket = ticket.trim();
+    let ticket = ticket.strip_prefix("ticket:").map_or(ticket, str::trim);
+    if ticket.is_empty() {
+        return Err(NodeError::BadTicket("it is empty".into()));
+    }
+    EndpointTicket::from_str(ticket)
+        .map(EndpointAddr::from)
+        .map_err(|e| NodeError::BadTicket(e.to_string()))
+}
+
+/// The name a pool is shown under: the one given (trimmed, at most 60 characters), else the first 8
+/// characters of its key.
+pub fn display_name(given: Option<&str>, id: &str) -> String {
+    match given.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_POOL_NAME_CHARS)
+            .collect(),
+        None => id.chars().take(8).collect(),
+    }
+}
+
+/// Connects to the pool once, as `key`, and hangs up: proof it is there before it is joined.
+pub async fn reach(key: &SecretKey, pool: &EndpointAddr, limit: Duration) -> Result<(), NodeError> {
+    let unreachable = |reason: String| NodeError::Unreachable(reason);
+    let builder = protocol::endpoint_builder(key.clone(), Bind::Toward, Some(pool))
+        .map_err(|e| unreachable(e.to_string()))?;
+    let endpoint = protocol::bind_endpoint(builder)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let connected = tokio::time::timeout(limit, endpoint.connect(pool.clone(), WORK_ALPN)).await;
+    let result = match connected {
+        Ok(Ok(connection)) => {
+            connection.close(0u32.into(), b"checked");
+            Ok(())
+        }
+        Ok(Err(error)) => Err(unreachable(error.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} s",
+            limit.as_secs()
+        ))),
+    };
+    endpoint.close().await;
+    result
+}
+
+/// Where a provider's jobs run.
+#[derive(Clone, Debug)]
+pub enum JobRunner {
+    /// In a child process (`PROGRAM worker`) that is killed and replaced when a job misbehaves, and
+    /// ends when the provider releases the GPU: what the app uses.
+    Worker(Box<WorkerConfig>),
+    /// In this process, without isolation: for tests and for programs that cannot host a worker.
+    InProcess,
+}
+
+impl JobRunner {
+    /// Opens the adapter (and starts the worker); blocks until it is ready.
+    fn open(self, adapter: &AdapterChoice) -> Result<Runner, JobError> {
+        match self {
+            JobRunner::InProcess => Ok(Executor::new(adapter)?.into()),
+            JobRunner::Worker(mut config) => {
+                config.adapter = config.adapter.or_else(|| adapter.name.clone());
+                Ok(WorkerProcess::start(*config)?.into())
+            }
+        }
+    }
+
+    /// The name of the adapter jobs would run on. With a worker, the GPU driver is loaded in the
+    /// worker only, not in this long-lived process (an idle tray app then stays small).
+    pub fn adapter_name(self, adapter: &AdapterChoice) -> Result<String, JobError> {
+        let mut runner = self.open(adapter)?;
+        let name = runner.capabilities().adapter;
+        runner.release_device();
+        Ok(name)
+    }
+}
+
+/// A joined pool's running provider.
+pub struct PoolMembership {
+    status: watch::Receiver<ProviderStatus>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    /// Forwards the provider's state changes to the node.
+    waker: JoinHandle<()>,
+}
+
+/// What a membership needs from the node to start.
+pub struct Start<'a> {
+    pub key: &'a SecretKey,
+    pub data_dir: &'a Path,
+    pub adapter: &'a AdapterChoice,
+    pub runner: &'a JobRunner,
+    pub config: ProviderConfig,
+    pub verdicts: watch::Receiver<Verdict>,
+    pub wake: Arc<Notify>,
+}
+
+impl PoolMembership {
+    /// Opens the GPU adapter and starts working for the pool of `record`.
+    pub async fn start(record: &PoolRecord, start: Start<'_>) -> Result<PoolMembership, NodeError> {
+        let pool = parse_ticket(&record.ticket)?;
+        let (choice, runner) = (start.adapter.clone(), start.runner.clone());
+        // Opening an adapter, or starting a worker, blocks for a moment; not on the async threads.
+        let runner = tokio::task::spawn_blocking(move || runner.open(&choice))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))?
+            .map_err(NodeError::NoGpu)?;
+        let provider = Provider::new(
+            start.key.clone(),
+            pool,
+            start.data_dir,
+            runner,
+            start.config,
+        )?;
+        let status = provider.status();
+        let (stop, stop_rx) = watch::channel(false);
+        let name = record.name.clone();
+        let task = tokio::spawn(async move {
+            if let Err(error) = provider.run(start.verdicts, stop_rx).await {
+                tracing::warn!(pool = %name, %error, "the provider stopped");
+            }
+        });
+        let waker = tokio::spawn(wake_on_change(status.clone(), start.wake));
+        tracing::info!(pool = %record.name, id = %record.id, "working for the pool");
+        Ok(PoolMembership {
+            status,
+            stop,
+            task,
+            waker,
+        })
+    }
+
+    pub fn status(&self) -> ProviderStatus {
+        self.status.borrow().clone()
+    }
+
+    /// The pool's state as the pools page shows it, and the error when it cannot be reached.
+    pub fn state(&self) -> (PoolState, Option<String>) {
+        pool_state(&self.status.borrow().state)
+    }
+
+    /// Stops the provider (its lease goes back to the pool) and waits for it, a bounded time.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(STOP_WAIT, self.task).await.is_err() {
+            tracing::warn!("a provider did not stop in time; left to finish on its own");
+        }
+        self.waker.abort();
+    }
+}
+
+pub fn pool_state(state: &ProviderState) -> (PoolState, Option<String>) {
+    match state {
+        ProviderState::Connecting => (PoolState::Connecting, None),
+        ProviderState::Unreachable { error } => (PoolState::Unreachable, Some(error.clone())),
+        _ => (PoolState::Connected, None),
+    }
+}
+
+async fn wake_on_change(mut status: watch::Receiver<ProviderStatus>, wake: Arc<Notify>) {
+    while status.changed().await.is_ok() {
+        wake.notify_one();
+    }
+}

@@ -1,0 +1,244 @@
+//! The person's settings: which values are acceptable, and the small changes the tray makes (sharing
+//! on or off, a snooze). Pure functions; the node stores the result and hands the preferences to the
+//! idle monitor.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::idle::{Mode, Preferences};
+
+use super::views::Settings;
+
+/// Shortest and longest idle delay a person may choose.
+const IDLE_AFTER: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(24 * 3600));
+/// A snooze of up to a week: "Pause for 1 hour" sends 60.
+const MAX_SNOOZE_MINUTES: u64 = 7 * 24 * 60;
+/// GPU temperature limits outside this band are typing mistakes, not choices.
+const TEMPERATURE_C: (f32, f32) = (40.0, 110.0);
+const MAX_EXCLUSIVE_PROGRAMS: usize = 100;
+const MAX_NAME_CHARS: usize = 200;
+
+/// Why settings were refused, as one sentence for the settings page.
+pub fn validate(settings: &Settings) -> Result<(), String> {
+    let p = &settings.preferences;
+    if !(IDLE_AFTER.0..=IDLE_AFTER.1).contains(&p.idle_after) {
+        return Err(format!(
+            "the idle delay must be between {} seconds and {} hours",
+            IDLE_AFTER.0.as_secs(),
+            IDLE_AFTER.1.as_secs() / 3600
+        ));
+    }
+    check_percent("the CPU limit", p.max_other_cpu_percent)?;
+    check_percent("the GPU use limit", p.max_other_gpu_percent)?;
+    if let Some(t) = p.max_gpu_temperature_c
+        && !(TEMPERATURE_C.0..=TEMPERATURE_C.1).contains(&t)
+    {
+        return Err(format!(
+            "the GPU temperature limit must be between {} and {} °C",
+            TEMPERATURE_C.0, TEMPERATURE_C.1
+        ));
+    }
+    check_schedule(p)?;
+    check_names(p)?;
+    Ok(())
+}
+
+fn check_percent(what: &str, value: Option<f32>) -> Result<(), String> {
+    match value {
+        Some(v) if !(0.0..=100.0).contains(&v) => {
+            Err(format!("{what} must be between 0 and 100 %"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_schedule(p: &Preferences) -> Result<(), String> {
+    let Some(schedule) = &p.schedule else {
+        return Ok(());
+    };
+    for window in &schedule.windows {
+        if window.days.is_empty() || window.days.iter().any(|&d| d > 6) {
+            return Err("each schedule window needs days from 0 (Monday) to 6 (Sunday)".into());
+        }
+        if window.start_minute >= 24 * 60 || window.end_minute >= 24 * 60 {
+            return Err("schedule times must be within the day (minutes 0 to 1439)".into());
+        }
+    }
+    Ok(())
+}
+
+fn check_names(p: &Preferences) -> Result<(), String> {
+    if p.exclusive_programs.len() > MAX_EXCLUSIVE_PROGRAMS {
+        return Err(format!(
+            "at most {MAX_EXCLUSIVE_PROGRAMS} programs can be listed"
+        ));
+    }
+    let bad_name = |n: &str| n.trim().is_empty() || n.chars().count() > MAX_NAME_CHARS;
+    if p.exclusive_programs.iter().any(|n| bad_name(n)) {
+        return Err("a program's name is empty or too long".into());
+    }
+    let mut adapters = HashSet::new();
+    for rule in &p.gpus {
+        if bad_name(&rule.adapter) || !adapters.insert(rule.adapter.as_str()) {
+            return Err(format!(
+                "GPU switch \"{}\" is empty, too long or listed twice",
+                rule.adapter
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The "Share when idle" toggle. Turning sharing on comes back to the mode it had before it was turned
+/// off (`remembered`), When idle if that was never known.
+pub fn with_sharing(preferences: &Preferences, on: bool, remembered: Option<Mode>) -> Preferences {
+    let mode = match (on, preferences.mode) {
+        (false, _) => Mode::Off,
+        (true, Mode::Off) => remembered
+            .filter(|m| *m != Mode::Off)
+            .unwrap_or(Mode::WhenIdle),
+        (true, mode) => mode,
+    };
+    Preferences {
+        mode,
+        ..preferences.clone()
+    }
+}
+
+/// "Pause for N minutes" from `now_ms`; 0 or more than a week is refused.
+pub fn snoozed(
+    preferences: &Preferences,
+    minutes: u64,
+    now_ms: u64,
+) -> Result<Preferences, String> {
+    if minutes == 0 || minutes > MAX_SNOOZE_MINUTES {
+        return Err(format!(
+            "a pause lasts from 1 minute to {} days",
+            MAX_SNOOZE_MINUTES / (24 * 60)
+        ));
+    }
+    Ok(Preferences {
+        snoozed_until_ms: Some(now_ms + minutes * 60_000),
+        ..preferences.clone()
+    })
+}
+
+/// The per-GPU "share this GPU" switch; a GPU shared with no other rule needs no entry.
+pub fn with_gpu_shared(preferences: &Preferences, adapter: &str, shared: bool) -> Preferences {
+    let mut gpus = preferences.gpus.clone();
+    match gpus.iter_mut().find(|r| r.adapter == adapter) {
+        Some(rule) => rule.share = shared,
+        None => gpus.push(crate::idle::GpuRule {
+            adapter: adapter.to_owned(),
+            share: shared,
+            while_active: false,
+        }),
+    }
+    gpus.retain(|r| !r.share || r.while_active);
+    Preferences {
+        gpus,
+        ..preferences.clone()
+    }
+}
+
+/// Whether the rules let `adapter` work.
+pub fn gpu_shared(preferences: &Preferences, adapter: &str) -> bool {
+    preferences
+        .gpus
+        .iter()
+        .find(|r| r.adapter == adapter)
+        .is_none_or(|r| r.share)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idle::{Schedule, Window};
+
+    fn with(f: impl FnOnce(&mut Preferences)) -> Settings {
+        let mut settings = Settings::default();
+        f(&mut settings.preferences);
+        settings
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(validate(&Settings::default()), Ok(()));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_a_reason() {
+        let bad = [
+            with(|p| p.idle_after = Duration::from_secs(1)),
+            with(|p| p.max_other_cpu_percent = Some(120.0)),
+            with(|p| p.max_other_gpu_percent = Some(-1.0)),
+            with(|p| p.max_gpu_temperature_c = Some(300.0)),
+            with(|p| p.exclusive_programs = vec![" ".into()]),
+            with(|p| {
+                p.schedule = Some(Schedule {
+                    windows: vec![Window {
+                        days: vec![7],
+                        start_minute: 0,
+                        end_minute: 60,
+                    }],
+                })
+            }),
+            with(|p| {
+                p.schedule = Some(Schedule {
+                    windows: vec![Window {
+                        days: vec![1],
+                        start_minute: 0,
+                        end_minute: 1440,
+                    }],
+                })
+            }),
+            with(|p| p.gpus = vec![rule("a", true), rule("a", false)]),
+        ];
+        for settings in bad {
+            let reason = validate(&settings).unwrap_err();
+            assert!(!reason.is_empty());
+        }
+    }
+
+    fn rule(adapter: &str, share: bool) -> crate::idle::GpuRule {
+        crate::idle::GpuRule {
+            adapter: adapter.into(),
+            share,
+            while_active: false,
+        }
+    }
+
+    #[test]
+    fn sharing_toggle_remembers_the_mode() {
+        let always = Preferences {
+            mode: Mode::Always,
+            ..Preferences::default()
+        };
+        let off = with_sharing(&always, false, None);
+        assert_eq!(off.mode, Mode::Off);
+        assert_eq!(
+            with_sharing(&off, true, Some(Mode::Always)).mode,
+            Mode::Always
+        );
+        assert_eq!(with_sharing(&off, true, None).mode, Mode::WhenIdle);
+        assert_eq!(with_sharing(&always, true, None).mode, Mode::Always);
+    }
+
+    #[test]
+    fn snooze_sets_the_end_and_refuses_nonsense() {
+        let p = snoozed(&Preferences::default(), 60, 1_000).unwrap();
+        assert_eq!(p.snoozed_until_ms, Some(1_000 + 3_600_000));
+        assert!(snoozed(&p, 0, 0).is_err());
+        assert!(snoozed(&p, 8 * 24 * 60, 0).is_err());
+    }
+
+    #[test]
+    fn gpu_switch_adds_and_drops_rules() {
+        let off = with_gpu_shared(&Preferences::default(), "llvmpipe", false);
+        assert!(!gpu_shared(&off, "llvmpipe"));
+        assert!(gpu_shared(&off, "other"));
+        let on = with_gpu_shared(&off, "llvmpipe", true);
+        assert!(on.gpus.is_empty());
+        assert!(gpu_shared(&on, "llvmpipe"));
+    }
+}

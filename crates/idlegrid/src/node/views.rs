@@ -1,0 +1,238 @@
+//! What the window is shown: the serde types of docs/desktop-ipc.md, field for field. Amounts travel as
+//! the ledger's decimal strings ("0.0005"), times as Unix milliseconds. The app passes these through
+//! unchanged, so this file and the contract move together.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::amount::Amount;
+use crate::idle::{Pace, Preferences};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateKind {
+    Off,
+    Connecting,
+    Waiting,
+    Working,
+    Paused,
+    Error,
+}
+
+/// The one line the tray, the overview and the logs agree on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Status {
+    pub kind: StateKind,
+    pub reason: String,
+    pub since_ms: u64,
+    /// The "Share when idle" toggle: the mode is not Off.
+    pub sharing: bool,
+    pub snoozed_until_ms: Option<u64>,
+    pub job: Option<JobNow>,
+    #[serde(serialize_with = "decimal")]
+    pub rate_per_hour: Amount,
+    #[serde(serialize_with = "decimal")]
+    pub today: Amount,
+    #[serde(serialize_with = "decimal")]
+    pub balance: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobNow {
+    pub pool_id: String,
+    pub pool_name: String,
+    pub job: String,
+    /// Passes done over passes, 0 to 1; 0 while the provider does not report passes.
+    pub progress: f64,
+    /// Time the job has run so far.
+    pub gpu_ms: u64,
+    pub pace: Pace,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Range {
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EarningsView {
+    pub range: Range,
+    pub bucket_ms: u64,
+    /// Oldest first, every bucket present; a pool that earned nothing in a bucket is left out of it.
+    pub buckets: Vec<Bucket>,
+    pub pools: Vec<PoolTotal>,
+    #[serde(serialize_with = "decimal")]
+    pub total: Amount,
+    #[serde(serialize_with = "decimal")]
+    pub paid: Amount,
+    #[serde(serialize_with = "decimal")]
+    pub balance: Amount,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bucket {
+    pub start_ms: u64,
+    #[serde(serialize_with = "decimal_map")]
+    pub by_pool: BTreeMap<String, Amount>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PoolTotal {
+    pub id: String,
+    pub name: String,
+    #[serde(serialize_with = "decimal")]
+    pub total: Amount,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    Unpaid,
+    TimedOut,
+    Rejected,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Problem {
+    pub at_ms: u64,
+    pub pool_id: String,
+    pub pool_name: String,
+    pub job: String,
+    pub kind: ProblemKind,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PayoutView {
+    pub id: String,
+    pub at_ms: u64,
+    pub pool_id: String,
+    pub pool_name: String,
+    #[serde(serialize_with = "decimal")]
+    pub amount: Amount,
+    pub receipts: usize,
+    /// Always true: the ledger stores only payouts whose signature it checked.
+    pub signature_verified: bool,
+    pub rail: String,
+    pub reference: String,
+}
+
+/// A verified receipt that just arrived.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Earned {
+    pub pool_id: String,
+    pub job: String,
+    #[serde(serialize_with = "decimal")]
+    pub amount: Amount,
+    pub at_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Hardware {
+    pub gpus: Vec<GpuView>,
+    pub cpu: CpuView,
+    pub memory: MemoryView,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GpuView {
+    pub adapter: String,
+    pub backend: String,
+    pub device_type: String,
+    pub vram_bytes: Option<u64>,
+    pub usage_percent: Option<f32>,
+    pub temperature_c: Option<f32>,
+    pub shared: bool,
+    pub score: Option<Score>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CpuView {
+    pub name: String,
+    pub cores: usize,
+    pub usage_percent: f32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryView {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Score {
+    pub matmul_gflops: f64,
+    pub copy_gbps: f64,
+    pub measured_at_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolState {
+    Connected,
+    Connecting,
+    Unreachable,
+    Blocked,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PoolView {
+    pub id: String,
+    pub name: String,
+    pub ticket: String,
+    pub local: bool,
+    pub blocked: bool,
+    pub state: PoolState,
+    pub error: Option<String>,
+    #[serde(serialize_with = "decimal")]
+    pub earned_total: Amount,
+    #[serde(serialize_with = "decimal")]
+    pub earned_today: Amount,
+    pub joined_at_ms: u64,
+}
+
+/// Everything the settings page edits. Unknown or missing fields take their defaults, so settings saved
+/// by an older app still load.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub preferences: Preferences,
+    pub start_at_login: bool,
+    pub notices: Notices,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Notices {
+    pub payouts: bool,
+    pub about_to_start: bool,
+}
+
+impl Default for Notices {
+    fn default() -> Self {
+        Notices {
+            payouts: true,
+            about_to_start: true,
+        }
+    }
+}
+
+/// `Amount` is a micro count in the engine's own formats; people and the window read "0.0005".
+fn decimal<S: Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(amount)
+}
+
+fn decimal_map<S: Serializer>(
+    amounts: &BTreeMap<String, Amount>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(amounts.iter().map(|(k, v)| (k, v.to_string())))
+}
