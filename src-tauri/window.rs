@@ -36,7 +36,46 @@ pub fn on_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
     if window.label() == MAIN && matches!(event, WindowEvent::Destroyed) {
         set_open(window.app_handle(), false);
         tracing::info!("window closed; Idlegrid goes on in the tray");
+        #[cfg(target_os = "linux")]
+        std::thread::spawn(end_network_process);
     }
+}
+
+/// WebKitGTK keeps a web context's network process alive after its last view has gone (and Tauri
+/// keeps the context, tauri#14626), so a tray app would carry it for days. With no window there is
+/// nothing for it to do: it is ended, and WebKit starts a fresh one with the next window.
+#[cfg(target_os = "linux")]
+fn end_network_process() {
+    // The web process goes first; the network process is only idle once it has.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    for pid in webkit_children("WebKitNetwork") {
+        let ended = rustix::process::Pid::from_raw(pid)
+            .map(|pid| rustix::process::kill_process(pid, rustix::process::Signal::TERM));
+        tracing::info!(pid, ended = ?ended, "ended WebKit's idle network process");
+    }
+}
+
+/// Our child processes whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn webkit_children(prefix: &str) -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // "pid (name) state ppid ...": the name may hold spaces, so split at the last ')'.
+            let Some((head, tail)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let name = head.split_once('(').map_or("", |(_, name)| name);
+            name.starts_with(prefix) && tail.split_whitespace().nth(1) == Some(me.as_str())
+        })
+        .collect()
 }
 
 fn set_open<R: Runtime>(app: &AppHandle<R>, open: bool) {

@@ -415,6 +415,8 @@ impl Node {
             // No receivers (no window, no tray yet) is not an error.
             let _ = self.inner.events.send(event);
         }
+        // Each pool's earnings are in its view.
+        let _ = self.inner.events.send(NodeEvent::Pools(self.pools()));
         true
     }
 

@@ -104,7 +104,7 @@ impl Default for HostSignals {
 
 impl SystemSignals for HostSignals {
     fn sample(&mut self, exclusive_programs: &[String]) -> SystemSample {
-        self.processes.refresh();
+        self.processes.refresh(!exclusive_programs.is_empty());
         let ours: HashSet<u32> = self.processes.ours.keys().map(|pid| pid.as_u32()).collect();
         SystemSample {
             session_locked: self.session_locked(),

@@ -9,11 +9,18 @@ use sysinfo::{
     ProcessesToUpdate, System, UpdateKind,
 };
 
-/// Threads are left out: their time is already in their process's.
-fn process_refresh_kind() -> ProcessRefreshKind {
+/// Threads are left out: their time is already in their process's. Executables are read only when
+/// some program is to be recognised by one: reading them costs a `readlink` per process per refresh
+/// (retried every time for the processes we may not look into).
+fn process_refresh_kind(with_exe: bool) -> ProcessRefreshKind {
+    let exe = if with_exe {
+        UpdateKind::OnlyIfNotSet
+    } else {
+        UpdateKind::Never
+    };
     ProcessRefreshKind::nothing()
         .with_cpu()
-        .with_exe(UpdateKind::OnlyIfNotSet)
+        .with_exe(exe)
         .without_tasks()
 }
 
@@ -41,10 +48,10 @@ impl Processes {
         }
     }
 
-    /// Reads CPU use and the process list. Our CPU use is measured from each process's accumulated
+    /// Reads CPU use and the process list (with each executable when `with_exe`). Our CPU use is measured from each process's accumulated
     /// CPU time rather than sysinfo's per-process percentage, which reads 0 for a process's first two
     /// refreshes: a worker that just started would otherwise count as someone else's load.
-    pub(super) fn refresh(&mut self) {
+    pub(super) fn refresh(&mut self, with_exe: bool) {
         let Some(system) = self.system.as_mut() else {
             return;
         };
@@ -55,7 +62,11 @@ impl Processes {
             return;
         }
         system.refresh_cpu_usage();
-        system.refresh_processes_specifics(ProcessesToUpdate::All, true, process_refresh_kind());
+        system.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            process_refresh_kind(with_exe),
+        );
         let ours = cpu_times(system, &process_tree(self.own_pid, system));
         self.other_cpu_percent = interval.map(|interval| {
             let own_ms = cpu_time_spent(&self.ours, &ours);
