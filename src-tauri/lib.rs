@@ -28,6 +28,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     give_the_webview_a_language();
     let args = cli::Args::parse_or_exit();
+    check_for_a_desktop()?;
     let logs = logging::logs_dir();
     let _flush_logs_on_exit = logging::init(&logs)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Idlegrid starting");
@@ -47,6 +48,18 @@ pub fn run() -> anyhow::Result<()> {
         .build(tauri::generate_context!())
         .context("cannot start the app")?;
     app.run(on_run_event);
+    Ok(())
+}
+
+/// GTK panics without a display; a person on a server gets one line saying what to use instead.
+fn check_for_a_desktop() -> anyhow::Result<()> {
+    let has = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    if cfg!(target_os = "linux") && !has("DISPLAY") && !has("WAYLAND_DISPLAY") {
+        anyhow::bail!(
+            "no desktop session here (neither DISPLAY nor WAYLAND_DISPLAY is set); \
+             on a machine without one, `idlegrid provide --pool TICKET` shares its GPU"
+        );
+    }
     Ok(())
 }
 

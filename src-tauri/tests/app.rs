@@ -310,3 +310,22 @@ fn every_command_is_registered_built_and_granted() {
     assert_eq!(granted.len(), COMMANDS.len() + 1);
     h.shutdown();
 }
+
+#[test]
+fn without_a_desktop_the_app_says_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_idlegrid-desktop"))
+        .arg("--data")
+        .arg(dir.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("idlegrid-desktop: no desktop session here"),
+        "{stderr}"
+    );
+}
