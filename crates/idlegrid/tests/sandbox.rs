@@ -382,16 +382,18 @@ fn a_worker_killed_mid_job_is_replaced_and_the_job_run_again() {
     let mut worker = worker();
     honest_job_runs(&mut worker);
     let victim = worker.pid().unwrap();
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        kill(victim);
-    });
-    // Long enough to be running when the kill lands; the endless loop would be killed anyway.
-    let output = worker.run(
-        &long_hashchain(),
-        Duration::from_secs(30),
-        &RunControl::default(),
-    );
+    let control = std::sync::Arc::new(RunControl::default());
+    // Killed once the job is under way: after its first pass, long before its 64th.
+    let killer = {
+        let control = std::sync::Arc::clone(&control);
+        std::thread::spawn(move || {
+            while control.passes_done() == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            kill(victim);
+        })
+    };
+    let output = worker.run(&long_hashchain(), Duration::from_secs(30), &control);
     killer.join().unwrap();
     let output = output.expect("run again on a fresh worker");
     assert_hashchain(&output.outputs, 64);
@@ -468,8 +470,11 @@ fn a_cancel_reaches_the_job_in_the_worker() {
     let control = std::sync::Arc::new(RunControl::default());
     let canceller = {
         let control = std::sync::Arc::clone(&control);
+        // Once the job is under way: after its first pass, long before its 64th.
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(200));
+            while control.passes_done() == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             control.cancel();
         })
     };
