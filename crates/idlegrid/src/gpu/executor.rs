@@ -137,9 +137,7 @@ impl RunControl {
     }
 
     fn lock_listener(&self) -> std::sync::MutexGuard<'_, Option<Listener>> {
-        self.listener
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.listener)
     }
 }
 

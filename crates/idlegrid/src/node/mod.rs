@@ -23,7 +23,7 @@ pub mod views;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iroh::SecretKey;
@@ -37,6 +37,7 @@ use crate::job::JobError;
 use crate::ledger::LedgerError;
 use crate::provider::{ProviderConfig, ProviderError};
 use crate::statement::now_ms;
+use crate::sync::lock;
 
 pub use earnings::{Money, PoolNames, problem_kind};
 pub use local_pool::{LOCAL_POOL_NAME, built_in_job, find_examples, sample_jobs};
@@ -192,14 +193,6 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The pools' states last published, to publish `pools` only on a change.
     published_states: Mutex<Vec<(String, PoolState, Option<String>)>>,
-}
-
-/// A lock whose holder panicked still guards whole values: every critical section here either
-/// completes or changes nothing.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Node {

@@ -172,10 +172,7 @@ impl Pool {
 
     fn db(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (the transaction rolls back).
-        self.shared
-            .db
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.shared.db)
     }
 
     fn changed(&self) {

@@ -148,9 +148,7 @@ impl Gate {
 
     fn limiter(&self) -> std::sync::MutexGuard<'_, RateLimiter> {
         // The limiter is left consistent between statements; a panic elsewhere cannot tear it.
-        self.limiter
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.limiter)
     }
 
     /// Takes one request of `kind` from `peer`'s bucket, or says how long until there is one.

@@ -117,10 +117,7 @@ impl Provider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let runner = self
-            .runner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let runner = crate::sync::lock(&self.runner);
         Capabilities {
             gflops: self.config.gflops,
             ..runner.capabilities()

@@ -116,14 +116,9 @@ impl<'a> Session<'a> {
     /// True once no device is held.
     async fn release_device(&self) -> bool {
         let runner = Arc::clone(&self.provider.runner);
-        tokio::task::spawn_blocking(move || {
-            runner
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .release_device()
-        })
-        .await
-        .unwrap_or(false)
+        tokio::task::spawn_blocking(move || crate::sync::lock(&runner).release_device())
+            .await
+            .unwrap_or(false)
     }
 
     /// One request, one reply.
@@ -173,11 +168,7 @@ impl<'a> Session<'a> {
 
     /// Verifies and stores the pool's statements; returns the ids it may confirm.
     fn store(&self, deliveries: Vec<Delivery>) -> Vec<Id> {
-        let mut ledger = self
-            .provider
-            .ledger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ledger = crate::sync::lock(&self.provider.ledger);
         deliveries
             .into_iter()
             .filter_map(|delivery| {
@@ -276,11 +267,7 @@ impl<'a> Session<'a> {
             Ok(other) => Err(unexpected(&other)),
             Err(error) => {
                 tracing::info!(job = %finished.name, "keeping the result until the pool is back");
-                self.provider
-                    .undelivered
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(finished);
+                crate::sync::lock(&self.provider.undelivered).push(finished);
                 Err(error)
             }
         }
@@ -305,13 +292,7 @@ impl<'a> Session<'a> {
 
     /// Results finished while the pool was away.
     async fn return_undelivered(&self) -> Result<(), ProviderError> {
-        let waiting = std::mem::take(
-            &mut *self
-                .provider
-                .undelivered
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let waiting = std::mem::take(&mut *crate::sync::lock(&self.provider.undelivered));
         for finished in waiting {
             self.return_result(finished).await?;
         }
@@ -337,8 +318,7 @@ impl<'a> Session<'a> {
     }
 
     fn note_unpaid(&self, job: Id, name: &str, reason: &str) {
-        let ledger = self.provider.ledger.lock();
-        let mut ledger = ledger.unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ledger = crate::sync::lock(&self.provider.ledger);
         if let Err(error) = ledger.record_unpaid(&self.pool, job, name, reason, now_ms()) {
             tracing::warn!(%error, "could not note unpaid work in the ledger");
         }
@@ -390,10 +370,7 @@ impl<'a> Session<'a> {
         let run = {
             let control = Arc::clone(&control);
             tokio::task::spawn_blocking(move || {
-                runner
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .run(&job, deadline, &control)
+                crate::sync::lock(&runner).run(&job, deadline, &control)
             })
         };
         tokio::pin!(run);

@@ -6,12 +6,13 @@
 //! its stdin closes.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use super::wire::{self, FromWorker, ToWorker};
 use super::{ADAPTER_ENV, ADDRESS_SPACE_ENV, WorkerError, capabilities_of};
 use crate::gpu::{AdapterChoice, Change, Executor, RunControl};
 use crate::job::{Job, JobLimits};
+use crate::sync::lock;
 
 /// A frame from the parent can hold a whole job with its inputs; the parent is trusted to have
 /// checked its size, so the cap is only the frame format's.
@@ -60,10 +61,6 @@ pub fn serve() -> Result<(), WorkerError> {
         wire::write(&mut *lock(&replies), &reply)?;
     }
     Ok(())
-}
-
-fn lock<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Reads the parent's frames on a thread of their own: jobs go to the returned channel, steering goes

@@ -9,7 +9,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -19,6 +19,7 @@ use super::{ADAPTER_ENV, ADDRESS_SPACE_ENV};
 use crate::gpu::{Change, ExecutorStats, JobOutput, RunControl};
 use crate::job::{Job, JobError, JobLimits};
 use crate::protocol::{Capabilities, ProtocolError};
+use crate::sync::lock;
 
 /// Runs of one job when its worker keeps dying under it.
 pub const ATTEMPTS: u32 = 3;
@@ -499,8 +500,4 @@ fn describe_exit(status: ExitStatus) -> String {
         Some(code) => format!("exited with code {code}"),
         None => "ended".to_owned(),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
