@@ -1,34 +1,34 @@
-//! The node's news, forwarded: the status to the window (at most 4 a second) and the tray, the
-//! node's events to the window, its notices to the desktop, and the hardware every 2 seconds while the
-//! window exists.
+//! The node's news, forwarded: the status to the tray and the window (at most 4 a second), the
+//! node's events to the window, its notices to the desktop, and the hardware every 2 seconds while a
+//! window is attached.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use idlegrid::node::{Node, NodeEvent, Status};
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use idlegrid::node::{NodeEvent, Status};
+use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::commands::AppState;
+use crate::calls::AppState;
+use crate::link::ToWindow;
 
 /// At most 4 status events a second, however fast a job reports.
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 const HARDWARE_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Starts the forwarding tasks; they end with the app.
-pub fn spawn<R: Runtime>(app: &AppHandle<R>, node: &Node) {
-    tauri::async_runtime::spawn(status(app.clone(), node.status_updates()));
-    tauri::async_runtime::spawn(events(app.clone(), node.events()));
-    if let Some(state) = app.try_state::<AppState>() {
-        let open = state.window_open.subscribe();
-        tauri::async_runtime::spawn(hardware(app.clone(), node.clone(), open));
-    }
+/// Starts the forwarding tasks on the current runtime; `tray` gets every status shown.
+pub fn spawn(state: &Arc<AppState>, tray: impl Fn(Status) + Send + 'static) {
+    let node = &state.node;
+    tokio::spawn(status(Arc::clone(state), node.status_updates(), tray));
+    tokio::spawn(events(Arc::clone(state), node.events()));
+    tokio::spawn(hardware(Arc::clone(state), state.windows.open.subscribe()));
 }
 
-async fn status<R: Runtime>(app: AppHandle<R>, mut updates: watch::Receiver<Status>) {
+async fn status(state: Arc<AppState>, mut updates: watch::Receiver<Status>, tray: impl Fn(Status)) {
     loop {
         let status = updates.borrow_and_update().clone();
-        emit(&app, "status", &status);
-        crate::tray::show(&app, &status);
+        to_window(&state, "status", &status);
+        tray(status);
         // Changes during the pause are folded into the next one.
         tokio::time::sleep(STATUS_INTERVAL).await;
         if updates.changed().await.is_err() {
@@ -37,14 +37,14 @@ async fn status<R: Runtime>(app: AppHandle<R>, mut updates: watch::Receiver<Stat
     }
 }
 
-async fn events<R: Runtime>(app: AppHandle<R>, mut events: broadcast::Receiver<NodeEvent>) {
+async fn events(state: Arc<AppState>, mut events: broadcast::Receiver<NodeEvent>) {
     loop {
         match events.recv().await {
-            Ok(NodeEvent::Earned(earned)) => emit(&app, "earned", &earned),
-            Ok(NodeEvent::Paid(payout)) => emit(&app, "paid", &payout),
-            Ok(NodeEvent::Problem(problem)) => emit(&app, "problem", &problem),
-            Ok(NodeEvent::Pools(pools)) => emit(&app, "pools", &pools),
-            Ok(NodeEvent::Notice { title, body }) => notify(&app, &title, &body),
+            Ok(NodeEvent::Earned(earned)) => to_window(&state, "earned", &earned),
+            Ok(NodeEvent::Paid(payout)) => to_window(&state, "paid", &payout),
+            Ok(NodeEvent::Problem(problem)) => to_window(&state, "problem", &problem),
+            Ok(NodeEvent::Pools(pools)) => to_window(&state, "pools", &pools),
+            Ok(NodeEvent::Notice { title, body }) => notify(title, body),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "fell behind the node's events");
             }
@@ -53,14 +53,14 @@ async fn events<R: Runtime>(app: AppHandle<R>, mut events: broadcast::Receiver<N
     }
 }
 
-async fn hardware<R: Runtime>(app: AppHandle<R>, node: Node, mut open: watch::Receiver<bool>) {
+async fn hardware(state: Arc<AppState>, mut open: watch::Receiver<bool>) {
     loop {
         if open.wait_for(|&open| open).await.is_err() {
             return;
         }
         while *open.borrow_and_update() {
-            match node.hardware().await {
-                Ok(hardware) => emit(&app, "hardware", &hardware),
+            match state.node.hardware().await {
+                Ok(hardware) => to_window(&state, "hardware", &hardware),
                 Err(error) => tracing::warn!(%error, "cannot read the hardware"),
             }
             tokio::select! {
@@ -71,18 +71,27 @@ async fn hardware<R: Runtime>(app: AppHandle<R>, node: Node, mut open: watch::Re
     }
 }
 
-fn emit<R: Runtime, T: serde::Serialize + Clone>(app: &AppHandle<R>, event: &str, payload: &T) {
-    if let Err(error) = app.emit(event, payload) {
-        tracing::warn!(%error, event, "cannot send an event to the window");
+fn to_window<T: Serialize>(state: &AppState, name: &str, payload: &T) {
+    match serde_json::to_value(payload) {
+        Ok(payload) => {
+            let name = name.to_owned();
+            state.windows.send(ToWindow::Event { name, payload });
+        }
+        Err(error) => tracing::warn!(%error, name, "cannot send an event to the window"),
     }
 }
 
-/// A desktop notice; the node has already applied the person's notice settings.
-fn notify<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
-    let Some(notices) = app.try_state::<tauri_plugin_notification::Notification<R>>() else {
-        return;
-    };
-    if let Err(error) = notices.builder().title(title).body(body).show() {
-        tracing::warn!(%error, "cannot show a desktop notice");
-    }
+/// A desktop notice; the node has already applied the person's notice settings. Showing one is a
+/// blocking call to the notification service.
+fn notify(title: String, body: String) {
+    tokio::task::spawn_blocking(move || {
+        let shown = notify_rust::Notification::new()
+            .appname("Idlegrid")
+            .summary(&title)
+            .body(&body)
+            .show();
+        if let Err(error) = shown {
+            tracing::warn!(%error, "cannot show a desktop notice");
+        }
+    });
 }

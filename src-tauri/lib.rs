@@ -1,54 +1,203 @@
-//! The Idlegrid desktop app: a thin Tauri shell around the engine's [`idlegrid::node::Node`]. It owns
-//! the tray, the window (created on demand and destroyed on close, so no web engine idles in memory
-//! while only the tray is there), the commands and events of docs/desktop-ipc.md, desktop notices,
-//! start at login and logging. Every decision is the node's; each command here is a line or two.
+//! The Idlegrid desktop app: the tray and the engine's [`idlegrid::node::Node`], in one long-lived
+//! process with no web engine in it. The window is a program of its own (`idlegrid-window`, Tauri on
+//! the system's web view), started when asked for and gone when closed; it reaches the node through
+//! [`link`]. This process owns the tray, the node, the commands and events of docs/desktop-ipc.md,
+//! desktop notices, start at login, one app per data folder, and logging. Every decision is the
+//! node's; each command is a line or two.
 
+mod autostart;
+pub mod calls;
 mod cli;
-pub mod commands;
 pub mod forward;
+pub mod instance;
+pub mod link;
+pub mod locale;
 mod logging;
+pub mod server;
 mod tray;
 pub mod window;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use idlegrid::identity::default_data_dir;
 use idlegrid::node::{JobRunner, Node, NodeOptions, find_examples};
 use idlegrid::worker::WorkerConfig;
-use tauri::{App, AppHandle, Builder, Manager, RunEvent, Runtime};
+use tao::event::{Event, StartCause};
+use tao::event_loop::{ControlFlow, EventLoop, EventLoopBuilder};
+use tao::platform::run_return::EventLoopExtRunReturn as _;
+use tray_icon::TrayIconEvent;
+use tray_icon::menu::MenuEvent;
 
-pub use commands::{AppState, COMMANDS};
+pub use calls::{AppState, COMMANDS};
+pub use logging::logs_dir;
+use tray::{Action, AppEvent, Tray};
+use window::{WindowProgram, Windows};
 
 /// Runs the app until the person quits it from the tray; or, started as `idlegrid-desktop worker`,
-/// the GPU worker process its providers run jobs in (see `idlegrid::worker`).
+/// the GPU worker process its providers run jobs in (see `idlegrid::worker`). A launch for a data
+/// folder whose app is running already asks that one to show its window (unless `--hidden`), and ends.
 pub fn run() -> anyhow::Result<()> {
     if cli::is_worker() {
         return Ok(idlegrid::worker::serve()?);
     }
-    give_the_webview_a_language();
     let args = cli::Args::parse_or_exit();
+    let data_dir = args.data.clone().unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    link::make_runtime_dir().context("cannot create the app's runtime folder")?;
+    let socket = link::socket_path(&data_dir);
+    let first = match instance::claim(&socket).context("cannot claim the data folder")? {
+        instance::Claim::First(first) => first,
+        // Started in the tray only (at login, or by a window looking for its app): it is running.
+        instance::Claim::Taken if args.hidden => return Ok(()),
+        instance::Claim::Taken => {
+            return instance::hand_over(&socket)
+                .context("Idlegrid is running for this data folder but does not answer");
+        }
+    };
     check_for_a_desktop()?;
+    let gtk_gl_off = keep_gtk_off_opengl();
+    let event_loop: EventLoop<AppEvent> = EventLoopBuilder::with_user_event().build();
     let logs = logging::logs_dir();
     let _flush_logs_on_exit = logging::init(&logs)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Idlegrid starting");
-    let builder = Builder::default()
-        // First: a second launch must find the first before anything else starts.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            window::open_or_log(app);
-        }))
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec!["--hidden"]),
-        ))
-        .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_opener::init());
-    let app = attach(builder)
-        .setup(move |app| Ok(setup(app, args, logs)?))
-        .build(tauri::generate_context!())
-        .context("cannot start the app")?;
-    app.run(on_run_event);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("idlegrid")
+        .build()
+        .context("cannot start the app's runtime")?;
+
+    let mut options = NodeOptions::new(data_dir.clone());
+    options.examples_dir = examples_dir();
+    // Jobs run in a child process of this program, so a misbehaving shader or driver takes down only
+    // that child.
+    options.runner = JobRunner::Worker(Box::new(WorkerConfig::this_program()?));
+    let node = runtime.block_on(Node::open(options))?;
+    let mut window = WindowProgram::beside_this_program(&data_dir)?;
+    if gtk_gl_off {
+        window.env_remove.push(GDK_GL);
+    }
+    let state = Arc::new(AppState {
+        windows: Windows::new(window),
+        logs_dir: logs,
+        downloads_dir: dirs::download_dir()
+            .or_else(dirs::home_dir)
+            .unwrap_or_else(std::env::temp_dir),
+        node,
+    });
+    autostart::apply(state.node.settings().start_at_login);
+    start_tasks(&runtime, &state, &event_loop, first, args.local_pool)?;
+    if !args.hidden {
+        state.windows.open();
+    }
+    run_event_loop(event_loop, &state);
+
+    runtime.block_on(state.node.shutdown());
+    tracing::info!("Idlegrid stopped");
     Ok(())
+}
+
+/// The node's news, the link's socket, the stop signal and the demo pool, on the runtime; the tray's
+/// events, to the event loop.
+fn start_tasks(
+    runtime: &tokio::runtime::Runtime,
+    state: &Arc<AppState>,
+    event_loop: &EventLoop<AppEvent>,
+    first: instance::First,
+    local_pool: bool,
+) -> anyhow::Result<()> {
+    let _inside = runtime.enter();
+    let proxy = event_loop.create_proxy();
+    forward::spawn(state, move |status| {
+        let _ended = proxy.send_event(AppEvent::Status(Box::new(status)));
+    });
+    first.listener.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(first.listener.try_clone()?)?;
+    let serving = Arc::clone(state);
+    tokio::spawn(async move {
+        // Kept until the app ends: it removes the socket file then, and holds the folder's lock.
+        let _first = first;
+        server::serve(listener, serving).await;
+    });
+    let proxy = event_loop.create_proxy();
+    tokio::spawn(async move {
+        stop_signal().await;
+        tracing::info!("asked to stop");
+        let _ended = proxy.send_event(AppEvent::Quit);
+    });
+    if local_pool {
+        let node = state.node.clone();
+        tokio::spawn(async move {
+            if let Err(error) = node.start_local_pool().await {
+                tracing::warn!(%error, "could not start the local pool");
+            }
+        });
+    }
+    let proxy = event_loop.create_proxy();
+    MenuEvent::set_event_handler(Some(move |event| {
+        let _ended = proxy.send_event(AppEvent::Menu(event));
+    }));
+    let proxy = event_loop.create_proxy();
+    TrayIconEvent::set_event_handler(Some(move |event| {
+        let _ended = proxy.send_event(AppEvent::Icon(event));
+    }));
+    Ok(())
+}
+
+/// The main thread's loop: the tray and its menu, until Quit.
+fn run_event_loop(mut event_loop: EventLoop<AppEvent>, state: &AppState) {
+    let mut tray: Option<Tray> = None;
+    event_loop.run_return(|event, _, flow| {
+        *flow = ControlFlow::Wait;
+        match event {
+            // Tray icons need the loop running (macOS, Windows).
+            Event::NewEvents(StartCause::Init) => match Tray::create(&state.node.status()) {
+                Ok(created) => tray = Some(created),
+                Err(error) => {
+                    // Without a tray the app would be invisible: show the window instead.
+                    tracing::warn!(%error, "no tray here; opening the window");
+                    state.windows.open();
+                }
+            },
+            Event::UserEvent(AppEvent::Status(status)) => {
+                if let Some(tray) = tray.as_mut() {
+                    tray.show(&status);
+                }
+            }
+            Event::UserEvent(AppEvent::Menu(event)) => {
+                match tray::on_menu(&state.node, event.id.as_ref()) {
+                    Action::OpenWindow => state.windows.open(),
+                    Action::Quit => *flow = ControlFlow::Exit,
+                    Action::Nothing => {}
+                }
+                if let Some(tray) = tray.as_mut() {
+                    tray.redraw(&state.node.status());
+                }
+            }
+            Event::UserEvent(AppEvent::Icon(event)) if tray::is_open_click(&event) => {
+                state.windows.open();
+            }
+            Event::UserEvent(AppEvent::Quit) => *flow = ControlFlow::Exit,
+            _ => {}
+        }
+    });
+}
+
+const GDK_GL: &str = "GDK_GL";
+
+/// GTK opens the OpenGL driver at start to choose its visuals (Mesa's, LLVM and all: ~50 MB in this
+/// process) unless told not to; the tray draws nothing with OpenGL. Returns whether it was told here,
+/// so the window, which may want OpenGL, does not inherit it.
+fn keep_gtk_off_opengl() -> bool {
+    if !cfg!(target_os = "linux") || std::env::var_os(GDK_GL).is_some() {
+        return false;
+    }
+    // SAFETY: called before this process starts any thread, so nothing reads the environment while
+    // it changes.
+    unsafe { std::env::set_var(GDK_GL, "disable") };
+    true
 }
 
 /// GTK panics without a display; a person on a server gets one line saying what to use instead.
@@ -63,80 +212,21 @@ fn check_for_a_desktop() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// WebKitGTK takes `navigator.language` from LC_CTYPE. Under "C.UTF-8" (containers, CI, minimal
-/// sessions) it reports "C", which every `Intl` formatter rejects, and the window's script stops
-/// before it draws anything; plain "C" it reports as "en-US". Character classification is all that
-/// changes for this process and its children, and both are ASCII-compatible.
-fn give_the_webview_a_language() {
-    let read = |name: &str| std::env::var(name).ok();
-    if let Some((name, value)) = locale_fix(read) {
-        // SAFETY: called first thing in `run`, before any thread of this process exists, so nothing
-        // reads the environment while it changes.
-        unsafe { std::env::set_var(name, value) };
-    }
-}
-
-/// The variable to set, and its value, when the locale that decides LC_CTYPE is C with a codeset.
-fn locale_fix(read: impl Fn(&str) -> Option<String>) -> Option<(&'static str, &'static str)> {
-    let (name, value) = ["LC_ALL", "LC_CTYPE", "LANG"]
-        .into_iter()
-        .find_map(|name| Some((name, read(name).filter(|v| !v.is_empty())?)))?;
-    let c_but_not_plain_c =
-        value != "C" && matches!(value.split(['.', '@']).next(), Some("C" | "POSIX"));
-    // LANG only sets a default; LC_CTYPE narrows the change to what WebKit reads.
-    let name = if name == "LANG" { "LC_CTYPE" } else { name };
-    c_but_not_plain_c.then_some((name, "C"))
-}
-
-/// The commands and window handling, on any runtime (the tests attach them to Tauri's mock one).
-pub fn attach<R: Runtime>(builder: Builder<R>) -> Builder<R> {
-    builder
-        .invoke_handler(commands::handler())
-        .on_window_event(window::on_event)
-}
-
-fn setup(app: &mut App, args: cli::Args, logs: PathBuf) -> anyhow::Result<()> {
-    let mut options = NodeOptions::new(args.data.unwrap_or_else(default_data_dir));
-    options.examples_dir = examples_dir(app.handle());
-    // Jobs run in a child process of this program, so a misbehaving shader or driver takes down only
-    // that child.
-    options.runner = JobRunner::Worker(Box::new(WorkerConfig::this_program()?));
-    let node = tauri::async_runtime::block_on(Node::open(options))?;
-    let downloads = dirs::download_dir()
-        .or_else(dirs::home_dir)
-        .unwrap_or_else(std::env::temp_dir);
-    app.manage(AppState::new(node.clone(), logs, downloads));
-    commands::apply_start_at_login(app.handle(), node.settings().start_at_login);
-    tray::create(app.handle(), &node.status())?;
-    forward::spawn(app.handle(), &node);
-    let handle = app.handle().clone();
-    tauri::async_runtime::spawn(async move {
-        stop_signal().await;
-        tracing::info!("asked to stop");
-        handle.exit(0);
-    });
-    if args.local_pool {
-        tauri::async_runtime::spawn(async move {
-            if let Err(error) = node.start_local_pool().await {
-                tracing::warn!(%error, "could not start the local pool");
-            }
-        });
-    }
-    if !args.hidden {
-        window::open(app.handle())?;
-    }
-    Ok(())
-}
-
-/// The demo's sample jobs: bundled with the app, or in the source tree it was built from.
-fn examples_dir(app: &AppHandle) -> Option<PathBuf> {
-    let bundled = app
-        .path()
-        .resource_dir()
-        .ok()
-        .map(|dir| dir.join("examples").join("jobs"))
-        .filter(|dir| dir.is_dir());
-    bundled.or_else(|| find_examples(&std::env::current_exe().ok()?))
+/// The demo's sample jobs: bundled with the app (Debian package and AppImage: `../lib/Idlegrid`,
+/// macOS: `../Resources`, Windows: beside the program), or in the source tree it was built from.
+fn examples_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    let bundled = [
+        dir.join("../lib/Idlegrid"),
+        dir.join("../Resources"),
+        dir.to_path_buf(),
+    ];
+    bundled
+        .iter()
+        .map(|root| root.join("examples").join("jobs"))
+        .find(|jobs| jobs.is_dir())
+        .or_else(|| find_examples(&exe))
 }
 
 /// Ctrl-C, or SIGTERM (a session ending): quit as from the tray, giving leases back.
@@ -155,61 +245,5 @@ async fn stop_signal() {
     if tokio::signal::ctrl_c().await.is_err() {
         // No signal handling here: never asked to stop this way.
         std::future::pending::<()>().await;
-    }
-}
-
-fn on_run_event(app: &AppHandle, event: RunEvent) {
-    match event {
-        // The last window closed: the app lives on in the tray. Quit asks with a code.
-        RunEvent::ExitRequested {
-            code: None, api, ..
-        } => api.prevent_exit(),
-        RunEvent::Exit => {
-            if let Some(state) = app.try_state::<AppState>() {
-                tauri::async_runtime::block_on(state.node.shutdown());
-            }
-            tracing::info!("Idlegrid stopped");
-        }
-        _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::locale_fix;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn only_a_c_locale_with_a_codeset_is_changed() {
-        assert_eq!(
-            locale_fix(env(&[("LANG", "C.UTF-8")])),
-            Some(("LC_CTYPE", "C"))
-        );
-        assert_eq!(
-            locale_fix(env(&[("LC_ALL", "C.utf8")])),
-            Some(("LC_ALL", "C"))
-        );
-        assert_eq!(
-            locale_fix(env(&[("LC_CTYPE", "POSIX"), ("LANG", "de_DE.UTF-8")])),
-            Some(("LC_CTYPE", "C"))
-        );
-        assert_eq!(locale_fix(env(&[("LANG", "C")])), None);
-        assert_eq!(locale_fix(env(&[("LANG", "en_US.UTF-8")])), None);
-        assert_eq!(
-            locale_fix(env(&[("LC_ALL", "fr_FR.UTF-8"), ("LANG", "C.UTF-8")])),
-            None
-        );
-        assert_eq!(
-            locale_fix(env(&[("LC_ALL", ""), ("LANG", "C.UTF-8")])),
-            Some(("LC_CTYPE", "C"))
-        );
-        assert_eq!(locale_fix(env(&[])), None);
     }
 }

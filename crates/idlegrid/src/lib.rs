@@ -22,7 +22,7 @@ pub mod pool;
 pub mod protocol;
 pub mod provider;
 pub mod statement;
-mod sync;
+pub mod sync;
 pub mod worker;
 
 pub use amount::Amount;

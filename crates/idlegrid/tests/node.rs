@@ -339,8 +339,9 @@ async fn settings_round_trip_and_bad_ones_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardware_lists_the_gpu_with_its_switch_and_kept_score() {
+    // As the app does it: the adapters are listed and the benchmark runs in worker processes.
     let dir = tempfile::tempdir().unwrap();
-    let node = open_node(dir.path()).await;
+    let node = open_node_with_worker(dir.path()).await;
     let hardware = node.hardware().await.unwrap();
     let gpu = hardware.gpus.first().expect("an adapter (llvmpipe in CI)");
     assert!(gpu.shared && gpu.score.is_none());
@@ -354,6 +355,7 @@ async fn hardware_lists_the_gpu_with_its_switch_and_kept_score() {
     assert_eq!(gpu.score.as_ref(), Some(&score));
     node.shutdown().await;
     drop(node);
+    // In this process, the same machine and settings.
     let node = open_node(dir.path()).await;
     let hardware = node.hardware().await.unwrap();
     let gpu = hardware.gpus.iter().find(|g| g.adapter == adapter).unwrap();

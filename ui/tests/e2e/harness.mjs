@@ -9,7 +9,7 @@ import {
 } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, homedir } from "node:os";
-import { delimiter, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -22,19 +22,24 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The programs under test: IDLEGRID_APP and IDLEGRID_CLI (relative ones from the repository root),
- * or the debug builds in target/.
- * @returns {{ app: string, cli: string }}
+ * or the debug builds in target/; the window program is the one beside the app.
+ * @returns {{ app: string, window: string, cli: string }}
  */
 export function programs() {
   const app = resolve(REPO_ROOT, process.env.IDLEGRID_APP ?? join("target", "debug", "idlegrid-desktop"));
+  const window = join(dirname(app), "idlegrid-window");
   const cli = resolve(REPO_ROOT, process.env.IDLEGRID_CLI ?? join("target", "debug", "idlegrid"));
-  for (const [what, path, variable] of [["the app", app, "IDLEGRID_APP"], ["the CLI", cli, "IDLEGRID_CLI"]]) {
+  for (const [what, path, variable] of [
+    ["the app", app, "IDLEGRID_APP"],
+    ["the window", window, "IDLEGRID_APP"],
+    ["the CLI", cli, "IDLEGRID_CLI"],
+  ]) {
     if (!existsSync(path)) {
       const build = "npm --prefix ui run build && cargo build -p idlegrid-desktop -p idlegrid";
       throw new Error(`${what} is not built: ${path} (run \`${build}\`, or set ${variable})`);
     }
   }
-  return { app, cli };
+  return { app, window, cli };
 }
 
 /**
@@ -342,6 +347,9 @@ function descendants(pid) {
   }
   return found;
 }
+
+/** The window's processes below `pid` (idlegrid-window). @param {number} pid */
+export const windowProcesses = (pid) => descendants(pid).filter((p) => p.name.startsWith("idlegrid-windo"));
 
 /** The web engine's processes below `pid` (WebKitWebProcess, WebKitNetworkProcess…). @param {number} pid */
 export const webkitProcesses = (pid) => descendants(pid).filter((p) => p.name.startsWith("WebKit"));

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::executor::{Executor, Timing};
 use crate::job::{Access, BufferInit, BufferSpec, Job, JobError, Pass, Verify};
@@ -24,7 +24,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 const TARGET_RUN: Duration = Duration::from_millis(150);
 const RUNS: usize = 3;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
     pub adapter: String,
     pub matmul_gflops: f64,

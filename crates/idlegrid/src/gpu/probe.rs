@@ -1,7 +1,7 @@
 //! The hardware report: every adapter with its key limits, the CPU, memory, and per-GPU usage where the
 //! platform lets sysinfo read it. One serde struct, shown by `idlegrid probe` and the app.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
 
 use super::adapter;
@@ -15,7 +15,7 @@ pub struct HardwareReport {
     pub gpus: Vec<GpuUsage>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterReport {
     pub name: String,
     pub vendor: String,
@@ -30,7 +30,7 @@ pub struct AdapterReport {
 }
 
 /// The limits that decide which jobs an adapter can take.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyLimits {
     pub max_buffer_size: u64,
     pub max_storage_buffer_binding_size: u64,

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::gpu::{AdapterChoice, Executor};
+use crate::gpu::AdapterChoice;
 use crate::idle::{Mode, Now, Preferences};
 use crate::provider::ProviderConfig;
 use crate::statement::now_ms;
@@ -116,14 +116,19 @@ impl Node {
                 .ok()
                 .flatten()
         };
+        let runner = self.inner.runner.clone();
         tokio::task::spawn_blocking(move || {
             let mut sampler = lock(&sampler);
-            sampler
-                .get_or_insert_with(HardwareSampler::new)
-                .sample(&signals, &preferences, score)
+            if sampler.is_none() {
+                *sampler = Some(HardwareSampler::new(runner.adapters()?));
+            }
+            let sampler = sampler
+                .as_mut()
+                .ok_or(NodeError::Task("no hardware".into()))?;
+            Ok(sampler.sample(&signals, &preferences, score))
         })
         .await
-        .map_err(|e| NodeError::Task(e.to_string()))
+        .map_err(|e| NodeError::Task(e.to_string()))?
     }
 
     /// Scores `adapter` (a few seconds) and keeps the score.
@@ -131,13 +136,11 @@ impl Node {
         let choice = AdapterChoice {
             name: Some(adapter.to_owned()),
         };
-        let report = tokio::task::spawn_blocking(move || {
-            let mut executor = Executor::new(&choice)?;
-            crate::gpu::bench(&mut executor)
-        })
-        .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
-        .map_err(NodeError::Benchmark)?;
+        let runner = self.inner.runner.clone();
+        let report = tokio::task::spawn_blocking(move || runner.benchmark(&choice))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))?
+            .map_err(NodeError::Benchmark)?;
         let score = Score {
             matmul_gflops: report.matmul_gflops,
             copy_gbps: report.copy_gbps,

@@ -8,7 +8,7 @@
 
 use sysinfo::{Gpus, System};
 
-use crate::gpu::{AdapterReport, probe};
+use crate::gpu::AdapterReport;
 use crate::idle::{GpuSignals, Preferences};
 
 use super::settings::gpu_shared;
@@ -21,9 +21,8 @@ pub struct HardwareSampler {
 }
 
 impl HardwareSampler {
-    /// Enumerates the adapters (a fraction of a second).
-    pub fn new() -> HardwareSampler {
-        let mut adapters = probe().adapters;
+    /// For `adapters` as listed once (adapters do not come and go).
+    pub fn new(mut adapters: Vec<AdapterReport>) -> HardwareSampler {
         // One entry per name: the same GPU through two backends is one switch for the person.
         let mut seen = std::collections::HashSet::new();
         adapters.retain(|a| seen.insert(a.name.clone()));
@@ -98,12 +97,6 @@ impl HardwareSampler {
             used_bytes: system.used_memory(),
         };
         (cpu, memory)
-    }
-}
-
-impl Default for HardwareSampler {
-    fn default() -> Self {
-        HardwareSampler::new()
     }
 }
 

@@ -13,12 +13,12 @@ use iroh_tickets::endpoint::EndpointTicket;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::gpu::{AdapterChoice, Executor};
+use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, probe};
 use crate::idle::Verdict;
 use crate::job::JobError;
 use crate::protocol::{self, Bind, WORK_ALPN};
 use crate::provider::{Provider, ProviderConfig, ProviderState, ProviderStatus};
-use crate::worker::{Runner, WorkerConfig, WorkerProcess};
+use crate::worker::{Runner, WorkerConfig, WorkerProcess, task};
 
 use super::NodeError;
 use super::store::PoolRecord;
@@ -96,6 +96,28 @@ impl JobRunner {
             JobRunner::Worker(mut config) => {
                 config.adapter = config.adapter.or_else(|| adapter.name.clone());
                 Ok(WorkerProcess::start(*config)?.into())
+            }
+        }
+    }
+
+    /// Every adapter wgpu can use, listed where jobs run: with a worker, in a short-lived one, so
+    /// the GPU driver never loads into this process.
+    pub fn adapters(&self) -> Result<Vec<AdapterReport>, NodeError> {
+        match self {
+            JobRunner::InProcess => Ok(probe().adapters),
+            JobRunner::Worker(config) => task::adapters(config)
+                .map_err(|e| NodeError::NoGpu(JobError::Reported(e.to_string()))),
+        }
+    }
+
+    /// The benchmark on `adapter`, run where jobs run.
+    pub fn benchmark(&self, adapter: &AdapterChoice) -> Result<BenchReport, JobError> {
+        match self {
+            JobRunner::InProcess => bench(&mut Executor::new(adapter)?),
+            JobRunner::Worker(config) => {
+                let mut config = (**config).clone();
+                config.adapter = adapter.name.clone().or(config.adapter);
+                task::benchmark(&config).map_err(|e| JobError::Reported(e.to_string()))
             }
         }
     }

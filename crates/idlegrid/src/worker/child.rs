@@ -18,17 +18,22 @@ use crate::sync::lock;
 /// checked its size, so the cap is only the frame format's.
 const MAX_JOB_FRAME: usize = u32::MAX as usize;
 
-/// Runs the worker until the parent closes its stdin. Settings come from the environment
+/// Runs the worker until the parent closes its stdin, or does the one-off task named by
+/// `IDLEGRID_WORKER_TASK` (see [`super::task`]). Settings come from the environment
 /// (`IDLEGRID_WORKER_ADAPTER`, `IDLEGRID_WORKER_ADDRESS_SPACE`), so any binary can host a worker by
 /// calling this when started with `worker`.
 pub fn serve() -> Result<(), WorkerError> {
-    let replies = Arc::new(Mutex::new(reply_channel()?));
+    let mut out = reply_channel()?;
     if let Some(bytes) = std::env::var(ADDRESS_SPACE_ENV)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
         limit_address_space(bytes)?;
     }
+    if let Ok(task) = std::env::var(super::task::TASK_ENV) {
+        return super::task::serve(&task, &mut out);
+    }
+    let replies = Arc::new(Mutex::new(out));
     let choice = AdapterChoice::from_flag_or_env(std::env::var(ADAPTER_ENV).ok());
     let mut executor = match Executor::new(&choice) {
         Ok(executor) => executor,

@@ -9,6 +9,7 @@
 
 mod child;
 mod process;
+pub mod task;
 mod wire;
 
 use std::time::Duration;
