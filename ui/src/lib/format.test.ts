@@ -7,6 +7,7 @@ import {
   formatPercent,
   formatTemperature,
   formatTime,
+  gpuKindLabel,
   poolStateLabel,
   problemLabel,
   stateLabel,
@@ -79,5 +80,13 @@ describe("labels", () => {
     expect(stateLabel("error")).toBe("Problem");
     expect(problemLabel("timed_out")).toBe("Timed out");
     expect(poolStateLabel("unreachable")).toBe("Unreachable");
+  });
+
+  it("names every kind of GPU wgpu reports", () => {
+    expect(gpuKindLabel("DiscreteGpu")).toBe("Discrete GPU");
+    expect(gpuKindLabel("IntegratedGpu")).toBe("Integrated GPU");
+    expect(gpuKindLabel("VirtualGpu")).toBe("Virtual GPU");
+    expect(gpuKindLabel("Cpu")).toBe("Software GPU (on the CPU)");
+    expect(gpuKindLabel("Other")).toBe("Other");
   });
 });

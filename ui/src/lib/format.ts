@@ -113,3 +113,12 @@ export const poolStateLabel = (state: PoolState) => POOL_STATE_LABELS[state];
 function pad2(n: number): string {
   return n.toString().padStart(2, "0");
 }
+
+/**
+ * wgpu's device type for people: "DiscreteGpu" reads "Discrete GPU"; "Cpu" is a GPU made in software
+ * (llvmpipe, WARP, SwiftShader), which runs jobs on the processor.
+ */
+export function gpuKindLabel(deviceType: string): string {
+  if (deviceType === "Cpu") return "Software GPU (on the CPU)";
+  return deviceType.replace(/Gpu$/, " GPU").replace(/([a-z])([A-Z])/g, "$1 $2");
+}
