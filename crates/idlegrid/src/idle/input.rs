@@ -3,12 +3,94 @@
 //! A source answers "how long since the last input" and, where the platform can push events, wakes a
 //! waiting thread the moment input arrives; sources without events are polled fast while work runs.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::SignalError;
 
 /// How often a source without events is asked while work runs.
 pub const FAST_POLL: Duration = Duration::from_millis(10);
+
+/// How long a source that cannot wait on a [`Wake`] goes without looking at it.
+pub const WAKE_SLICE: Duration = Duration::from_millis(250);
+
+/// Ends a wait for input early, from another thread: the monitor's new preferences or its stop. On
+/// Linux it is also an eventfd, so sources that wait on a file descriptor wait on both at once, and
+/// sources that wait on something else hook in; a monitor at rest then wakes only when something
+/// happens.
+pub struct Wake {
+    set: AtomicBool,
+    #[cfg(target_os = "linux")]
+    fd: Option<std::os::fd::OwnedFd>,
+    hooks: Mutex<Vec<Box<dyn Fn() + Send>>>,
+}
+
+impl Wake {
+    pub fn new() -> Wake {
+        #[cfg(target_os = "linux")]
+        let fd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )
+        .inspect_err(|error| tracing::debug!(%error, "no eventfd; waits are sliced instead"))
+        .ok();
+        Wake {
+            set: AtomicBool::new(false),
+            #[cfg(target_os = "linux")]
+            fd,
+            hooks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Ends the current wait, or the next one.
+    pub fn set(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.fd {
+            // A full counter (2^64 - 2 sets unread) is readable all the same.
+            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+        }
+        for hook in crate::sync::lock(&self.hooks).iter() {
+            hook();
+        }
+    }
+
+    /// Runs `hook` at each [`Wake::set`] from now on: for a source whose wait a file descriptor
+    /// cannot end (it then looks at [`Wake::is_set`] when woken).
+    pub fn on_set(&self, hook: Box<dyn Fn() + Send>) {
+        crate::sync::lock(&self.hooks).push(hook);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// Whether it was set, clearing it.
+    pub fn take(&self) -> bool {
+        let was = self.set.swap(false, Ordering::SeqCst);
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.fd {
+            let mut count = [0u8; 8];
+            // Non-blocking: nothing to read when it was not set.
+            let _ = rustix::io::read(fd, &mut count);
+        }
+        was
+    }
+
+    /// Readable while set; None where no eventfd could be made.
+    #[cfg(target_os = "linux")]
+    pub fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.fd.as_ref().map(|fd| fd.as_fd())
+    }
+}
+
+impl Default for Wake {
+    fn default() -> Self {
+        Wake::new()
+    }
+}
 
 /// Time since the person last touched keyboard or mouse.
 pub trait InputIdle: Send {
@@ -33,6 +115,32 @@ pub trait InputIdle: Send {
         }
         Ok(false)
     }
+
+    /// [`InputIdle::wait_for_input`] that also ends, with false, once `wake` is set. The default waits
+    /// in slices of [`WAKE_SLICE`] and looks at `wake` between them; sources that wait on a file
+    /// descriptor wait on the wake's as well, so nothing wakes them in vain.
+    fn wait_for_input_or_wake(
+        &mut self,
+        timeout: Duration,
+        wake: &Wake,
+    ) -> Result<bool, SignalError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wake.is_set() || left.is_zero() {
+                return Ok(false);
+            }
+            if self.wait_for_input(left.min(WAKE_SLICE))? {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The caller will not wait for a while (work is paused) and reads the idle time only now and
+    /// then. A source the display server sends every input event to may ask it to stop until the next
+    /// [`InputIdle::wait_for_input`]: while the person works, that is hundreds of events a second,
+    /// each read and dropped.
+    fn stop_listening(&mut self) {}
 }
 
 /// The best input source this session offers, or why there is none (a headless machine: the policy
@@ -192,5 +300,85 @@ fn connect(kind: InputKind) -> Result<Box<dyn InputIdle>, SignalError> {
             source_name: "input",
             reason: format!("{} is not built for this platform", kind.name()),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Nobody ever touches anything; a wait is a sleep.
+    struct Untouched;
+
+    impl InputIdle for Untouched {
+        fn name(&self) -> &'static str {
+            "untouched"
+        }
+
+        fn idle_time(&mut self) -> Result<Duration, SignalError> {
+            Ok(Duration::from_secs(3600))
+        }
+
+        fn wait_for_input(&mut self, timeout: Duration) -> Result<bool, SignalError> {
+            std::thread::sleep(timeout);
+            Ok(false)
+        }
+    }
+
+    #[test]
+    fn a_wake_ends_a_wait_from_another_thread() {
+        let wake = Arc::new(Wake::new());
+        let setter = Arc::clone(&wake);
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                setter.set();
+            });
+            let woke = Untouched.wait_for_input_or_wake(Duration::from_secs(30), &wake);
+            assert!(!woke.expect("waits"), "a wake is not input");
+        });
+        // Within a slice of the set.
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(wake.is_set());
+        assert!(wake.take());
+        assert!(!wake.take(), "taken once");
+        // Set before the wait: the wait does not start.
+        wake.set();
+        let started = Instant::now();
+        assert!(
+            !Untouched
+                .wait_for_input_or_wake(Duration::from_secs(30), &wake)
+                .expect("waits")
+        );
+        assert!(started.elapsed() < Duration::from_millis(100));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_wakes_descriptor_reads_while_it_is_set() {
+        let wake = Wake::new();
+        let fd = wake.fd().expect("eventfd on Linux");
+        let readable = |fd| super::super::wait_readable_or(fd, None, Duration::ZERO);
+        assert_eq!(readable(fd), Ok(false));
+        wake.set();
+        wake.set();
+        assert_eq!(readable(fd), Ok(true));
+        assert!(wake.take());
+        assert_eq!(readable(fd), Ok(false));
+    }
+
+    #[test]
+    fn hooks_run_at_each_set() {
+        let wake = Wake::new();
+        let (sender, hooked) = std::sync::mpsc::channel();
+        wake.on_set(Box::new(move || {
+            let _ = sender.send(());
+        }));
+        wake.set();
+        wake.set();
+        assert_eq!(hooked.try_iter().count(), 2);
     }
 }

@@ -18,7 +18,7 @@ mod wayland;
 #[cfg(target_os = "linux")]
 pub mod x11;
 
-pub use input::{InputIdle, detect_input};
+pub use input::{InputIdle, Wake, detect_input};
 pub use monitor::{IdleMonitor, MonitorConfig};
 pub use policy::{
     GpuRule, Mode, Now, Pace, Preferences, Reason, Schedule, Verdict, Window, decide,
@@ -56,31 +56,86 @@ impl SignalError {
     }
 }
 
-/// Waits until `fd` can be read or `timeout` passes; true when readable. An interrupted wait counts as
-/// not yet readable: callers loop.
+/// Waits until `fd` can be read, `wake` (if any) can be read, or `timeout` passes; true when `fd` is
+/// readable. An interrupted wait counts as not yet readable: callers loop.
 #[cfg(target_os = "linux")]
-pub(crate) fn wait_readable(
+pub(crate) fn wait_readable_or(
     fd: std::os::fd::BorrowedFd<'_>,
+    wake: Option<std::os::fd::BorrowedFd<'_>>,
     timeout: std::time::Duration,
 ) -> Result<bool, String> {
-    let mut fds = [rustix::event::PollFd::new(
-        &fd,
-        rustix::event::PollFlags::IN,
-    )];
+    use rustix::event::{PollFd, PollFlags};
+    let mut fds = [
+        PollFd::new(&fd, PollFlags::IN),
+        PollFd::new(wake.as_ref().unwrap_or(&fd), PollFlags::IN),
+    ];
+    let count = if wake.is_some() { 2 } else { 1 };
     let timeout = rustix::event::Timespec::try_from(timeout).map_err(|e| e.to_string())?;
-    match rustix::event::poll(&mut fds, Some(&timeout)) {
-        Ok(ready) => Ok(ready > 0),
+    match rustix::event::poll(&mut fds[..count], Some(&timeout)) {
+        // A hung-up or failed connection counts as readable: reading it then tells what happened.
+        Ok(_) => Ok(fds[0]
+            .revents()
+            .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)),
         Err(rustix::io::Errno::INTR) => Ok(false),
         Err(error) => Err(error.to_string()),
     }
 }
 
 /// Everything the policy looks at, read at one moment. `None` means "could not tell": the policy never
-/// pauses for a signal it cannot read.
+/// pauses for a signal it cannot read. The monitor publishes a reading at each evaluation: once a tick
+/// (a second), and at once on new preferences or, while sharing, on input; so a published
+/// `input_idle` is up to a second old.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Signals {
     /// Time since the last keyboard or mouse input.
     pub input_idle: Option<std::time::Duration>,
     #[serde(flatten)]
     pub system: SystemSample,
+}
+
+/// Test helpers shared by the sources' tests.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) mod testing {
+    use std::io::BufRead;
+    use std::process::{Child, Command, Stdio};
+
+    /// A dbus-daemon of the test's own (Debian package dbus-daemon) on a socket in a temporary
+    /// directory, killed on drop.
+    pub(crate) struct PrivateBus {
+        daemon: Child,
+        pub(crate) address: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl PrivateBus {
+        pub(crate) fn start() -> PrivateBus {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let mut daemon = Command::new("dbus-daemon")
+                .args(["--session", "--nofork", "--print-address"])
+                .arg(format!(
+                    "--address=unix:path={}",
+                    dir.path().join("bus").display()
+                ))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("dbus-daemon");
+            let mut address = String::new();
+            std::io::BufReader::new(daemon.stdout.take().expect("piped"))
+                .read_line(&mut address)
+                .expect("dbus-daemon prints its address");
+            PrivateBus {
+                daemon,
+                address: address.trim().to_owned(),
+                _dir: dir,
+            }
+        }
+    }
+
+    impl Drop for PrivateBus {
+        fn drop(&mut self) {
+            let _ = self.daemon.kill();
+            let _ = self.daemon.wait();
+        }
+    }
 }

@@ -23,7 +23,7 @@ use wayland_protocols::ext::idle_notify::v1::client::ext_idle_notification_v1::{
 use wayland_protocols::ext::idle_notify::v1::client::ext_idle_notifier_v1::ExtIdleNotifierV1;
 
 use super::SignalError;
-use super::input::InputIdle;
+use super::input::{InputIdle, WAKE_SLICE, Wake};
 
 const NAME: &str = "wayland";
 
@@ -94,8 +94,8 @@ impl WaylandInput {
         })
     }
 
-    /// Reads and handles the compositor's events, waiting up to `wait` for the first.
-    fn read_events(&mut self, wait: Duration) -> Result<(), SignalError> {
+    /// Reads and handles the compositor's events, waiting up to `wait` for the first (or for `wake`).
+    fn read_events(&mut self, wait: Duration, wake: Option<&Wake>) -> Result<(), SignalError> {
         self.queue
             .dispatch_pending(&mut self.state)
             .map_err(failed)?;
@@ -107,7 +107,14 @@ impl WaylandInput {
         }
         // `None`: events are already queued, and dispatching them is all there is to do.
         if let Some(guard) = self.queue.prepare_read() {
-            let readable = super::wait_readable(guard.connection_fd(), wait).map_err(failed)?;
+            let wake_fd = wake.and_then(Wake::fd);
+            // Without an eventfd the wake is looked at between slices.
+            let wait = match (wake, wake_fd) {
+                (Some(_), None) => wait.min(WAKE_SLICE),
+                _ => wait,
+            };
+            let readable =
+                super::wait_readable_or(guard.connection_fd(), wake_fd, wait).map_err(failed)?;
             if readable {
                 match guard.read() {
                     Ok(_) => {}
@@ -131,7 +138,7 @@ impl InputIdle for WaylandInput {
 
     fn idle_time(&mut self) -> Result<Duration, SignalError> {
         // Also keeps the socket read, so the compositor never finds it full.
-        self.read_events(Duration::ZERO)?;
+        self.read_events(Duration::ZERO, None)?;
         self.state.resumed = false;
         Ok(self
             .state
@@ -140,9 +147,24 @@ impl InputIdle for WaylandInput {
     }
 
     fn wait_for_input(&mut self, timeout: Duration) -> Result<bool, SignalError> {
+        self.wait(timeout, None)
+    }
+
+    fn wait_for_input_or_wake(
+        &mut self,
+        timeout: Duration,
+        wake: &Wake,
+    ) -> Result<bool, SignalError> {
+        self.wait(timeout, Some(wake))
+    }
+}
+
+impl WaylandInput {
+    /// Waits for input, or until `wake` is set or `timeout` passes.
+    fn wait(&mut self, timeout: Duration, wake: Option<&Wake>) -> Result<bool, SignalError> {
         let start = Instant::now();
         let deadline = start + timeout;
-        self.read_events(Duration::ZERO)?;
+        self.read_events(Duration::ZERO, None)?;
         // Not idle now means input within the last NOTIFY_TIMEOUT; no event will tell of more input,
         // but a notification still not idle a timeout from now proves input during the wait.
         let mut proof = self
@@ -160,11 +182,11 @@ impl InputIdle for WaylandInput {
             } else if proof.is_some_and(|proof| now >= proof) {
                 return Ok(true);
             }
-            if now >= deadline {
+            if now >= deadline || wake.is_some_and(Wake::is_set) {
                 return Ok(false);
             }
             let until = proof.map_or(deadline, |proof| proof.min(deadline));
-            self.read_events(until.saturating_duration_since(now))?;
+            self.read_events(until.saturating_duration_since(now), wake)?;
         }
     }
 }

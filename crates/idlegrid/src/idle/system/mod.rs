@@ -6,28 +6,34 @@
 //!
 //! | signal | Linux | Windows | macOS |
 //! |---|---|---|---|
-//! | `other_cpu_percent`, `exclusive_running` | sysinfo | sysinfo | sysinfo |
+//! | `other_cpu_percent` | `/proc/stat` less our processes' `/proc/<pid>/stat` | sysinfo | sysinfo |
+//! | `exclusive_running` | `/proc`: each process's name and executable, read once | sysinfo | sysinfo |
 //! | `on_battery` | `/sys/class/power_supply` | None | None |
 //! | `session_locked` | logind's `LockedHint` (system D-Bus) | None | None |
 //! | GPUs and their names | NVML, and sysinfo for the rest | the same | sysinfo |
 //! | GPU `temperature_c` | NVML; else the GPU's hwmon | NVML; else None | None |
 //! | GPU `other_use_percent` | NVML; else None | NVML; else None | None |
 //!
+//! Linux falls back to sysinfo where /proc cannot be read. sysinfo reads every process's CPU time at
+//! each sample, which costs in proportion to the processes running; the /proc reader reads only ours
+//! and the processes new since the last sample (see `procfs`).
+//!
 //! The first sample has no interval to measure CPU over, so its `other_cpu_percent` is None, and
 //! `session_locked` stays None until the background connection to logind is up (a few milliseconds).
+//! Samples closer than 200 ms apart return the last CPU figure and process list.
 //! Known gaps: CPU time of a child that exited between two samples is lost, so for that one sample it
-//! counts as other; NVML in a container reports host pids, which never match ours.
+//! counts as other; NVML in a container reports host pids, which never match ours; a process that
+//! replaces itself (`exec`) keeps, for exclusive programs, the name it had when first seen.
 
 mod gpus;
 #[cfg(target_os = "linux")]
 mod logind;
 mod power;
 mod processes;
-
-use std::collections::HashSet;
+#[cfg(target_os = "linux")]
+mod procfs;
 
 use serde::Serialize;
-use sysinfo::Pid;
 
 use gpus::Gpus;
 use power::on_battery;
@@ -85,7 +91,7 @@ impl HostSignals {
     /// Whether `pid` was this process or one of its descendants at the last sample. Their CPU and GPU
     /// use is Idlegrid's own, never "other".
     pub fn is_ours(&self, pid: u32) -> bool {
-        self.processes.ours.contains_key(&Pid::from_u32(pid))
+        self.processes.ours().contains(&pid)
     }
 
     fn session_locked(&mut self) -> Option<bool> {
@@ -105,13 +111,12 @@ impl Default for HostSignals {
 impl SystemSignals for HostSignals {
     fn sample(&mut self, exclusive_programs: &[String]) -> SystemSample {
         self.processes.refresh(!exclusive_programs.is_empty());
-        let ours: HashSet<u32> = self.processes.ours.keys().map(|pid| pid.as_u32()).collect();
         SystemSample {
             session_locked: self.session_locked(),
-            other_cpu_percent: self.processes.other_cpu_percent,
+            other_cpu_percent: self.processes.other_cpu_percent(),
             on_battery: on_battery(),
             exclusive_running: self.processes.running(exclusive_programs),
-            gpus: self.gpus.read(&ours),
+            gpus: self.gpus.read(self.processes.ours()),
         }
     }
 }

@@ -1,6 +1,11 @@
-//! Processes: CPU used by others, and the person's exclusive programs.
+//! Processes: CPU used by others, which processes are ours, and the person's exclusive programs.
+//!
+//! Linux reads /proc itself ([`super::procfs`]): the whole machine's CPU time from one file and only
+//! our own processes' times, where sysinfo would read every process's every second. Other platforms,
+//! and a Linux whose /proc cannot be read, go through sysinfo.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -8,6 +13,64 @@ use sysinfo::{
     MINIMUM_CPU_UPDATE_INTERVAL, Pid, Process, ProcessRefreshKind, ProcessStatus,
     ProcessesToUpdate, System, UpdateKind,
 };
+
+#[cfg(target_os = "linux")]
+use super::procfs::ProcTable;
+
+// One per `HostSignals`, made once and never moved about: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Processes {
+    #[cfg(target_os = "linux")]
+    Proc(ProcTable),
+    Sysinfo(SysinfoProcesses),
+}
+
+impl Processes {
+    pub(super) fn new() -> Processes {
+        #[cfg(target_os = "linux")]
+        match ProcTable::open() {
+            Ok(table) => return Processes::Proc(table),
+            Err(error) => tracing::warn!(%error, "reading processes through sysinfo instead"),
+        }
+        Processes::Sysinfo(SysinfoProcesses::new())
+    }
+
+    /// Reads CPU use and what is needed of the processes (each one's executable too when `with_exe`).
+    pub(super) fn refresh(&mut self, with_exe: bool) {
+        match self {
+            #[cfg(target_os = "linux")]
+            Processes::Proc(table) => table.refresh(with_exe),
+            Processes::Sysinfo(processes) => processes.refresh(with_exe),
+        }
+    }
+
+    /// Share of the whole CPU (all cores; 0–100) used by others since the refresh before the last.
+    pub(super) fn other_cpu_percent(&self) -> Option<f32> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Processes::Proc(table) => table.other_cpu_percent(),
+            Processes::Sysinfo(processes) => processes.other_cpu_percent,
+        }
+    }
+
+    /// This process and its descendants at the last refresh.
+    pub(super) fn ours(&self) -> &HashSet<u32> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Processes::Proc(table) => table.ours(),
+            Processes::Sysinfo(processes) => &processes.ours_pids,
+        }
+    }
+
+    /// The names from `wanted` that match a running process, as the person wrote them, in order.
+    pub(super) fn running(&self, wanted: &[String]) -> Vec<String> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Processes::Proc(table) => table.running(wanted),
+            Processes::Sysinfo(processes) => processes.running(wanted),
+        }
+    }
+}
 
 /// Threads are left out: their time is already in their process's. Executables are read only when
 /// some program is to be recognised by one: reading them costs a `readlink` per process per refresh
@@ -24,33 +87,36 @@ fn process_refresh_kind(with_exe: bool) -> ProcessRefreshKind {
         .without_tasks()
 }
 
-pub(super) struct Processes {
+/// Through sysinfo, which refreshes every process's CPU time each time.
+pub(super) struct SysinfoProcesses {
     /// None where sysinfo cannot read this platform at all.
     system: Option<System>,
     own_pid: Pid,
     /// This process and its descendants at the last refresh, with the CPU time (ms) each had used.
-    pub(super) ours: HashMap<Pid, u64>,
+    ours: HashMap<Pid, u64>,
+    ours_pids: HashSet<u32>,
     last_refresh: Option<Instant>,
-    pub(super) other_cpu_percent: Option<f32>,
+    other_cpu_percent: Option<f32>,
 }
 
-impl Processes {
-    pub(super) fn new() -> Processes {
+impl SysinfoProcesses {
+    pub(super) fn new() -> SysinfoProcesses {
         let system = System::new()
             .inspect_err(|error| tracing::warn!(%error, "cannot read processes or CPU use here"))
             .ok();
-        Processes {
+        SysinfoProcesses {
             system,
             own_pid: Pid::from_u32(std::process::id()),
             ours: HashMap::new(),
+            ours_pids: HashSet::new(),
             last_refresh: None,
             other_cpu_percent: None,
         }
     }
 
-    /// Reads CPU use and the process list (with each executable when `with_exe`). Our CPU use is measured from each process's accumulated
-    /// CPU time rather than sysinfo's per-process percentage, which reads 0 for a process's first two
-    /// refreshes: a worker that just started would otherwise count as someone else's load.
+    /// Our CPU use is measured from each process's accumulated CPU time rather than sysinfo's
+    /// per-process percentage, which reads 0 for a process's first two refreshes: a worker that just
+    /// started would otherwise count as someone else's load.
     pub(super) fn refresh(&mut self, with_exe: bool) {
         let Some(system) = self.system.as_mut() else {
             return;
@@ -77,11 +143,11 @@ impl Processes {
                 system.cpus().len(),
             )
         });
+        self.ours_pids = ours.keys().map(|pid| pid.as_u32()).collect();
         self.ours = ours;
         self.last_refresh = Some(now);
     }
 
-    /// The names from `wanted` that match a running process, as the person wrote them, in order.
     pub(super) fn running(&self, wanted: &[String]) -> Vec<String> {
         let Some(system) = &self.system else {
             return Vec::new();
@@ -124,7 +190,10 @@ fn process_tree(root: Pid, system: &System) -> HashSet<Pid> {
 }
 
 /// `root` and every process whose chain of parents leads to it, from (pid, parent) pairs.
-fn descendants(root: u32, parents: impl IntoIterator<Item = (u32, Option<u32>)>) -> HashSet<u32> {
+pub(super) fn descendants(
+    root: u32,
+    parents: impl IntoIterator<Item = (u32, Option<u32>)>,
+) -> HashSet<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for (pid, parent) in parents {
         // A pid listed as its own parent (pid 0 on some platforms) would loop.
@@ -153,7 +222,7 @@ fn cpu_times(system: &System, pids: &HashSet<Pid>) -> HashMap<Pid, u64> {
 
 /// CPU time (ms) our processes spent between two refreshes. A process not seen before started since,
 /// so all its time is new; one whose time went down is a reused pid, likewise new.
-fn cpu_time_spent(before: &HashMap<Pid, u64>, now: &HashMap<Pid, u64>) -> u64 {
+pub(super) fn cpu_time_spent<K: Eq + Hash>(before: &HashMap<K, u64>, now: &HashMap<K, u64>) -> u64 {
     now.iter()
         .map(|(pid, &ms)| match before.get(pid) {
             Some(&old) if old <= ms => ms - old,
@@ -180,7 +249,7 @@ fn process_keys(process: &Process) -> impl Iterator<Item = String> {
 }
 
 /// How a program name compares: trimmed, lower case, without ".exe" ("Blender.exe" = "blender").
-fn program_key(name: &str) -> String {
+pub(super) fn program_key(name: &str) -> String {
     let lower = name.trim().to_lowercase();
     match lower.strip_suffix(".exe") {
         Some(stem) => stem.to_owned(),
@@ -225,6 +294,26 @@ mod tests {
         assert_eq!(other_share(20.0, 1_000, second, 2), 0.0);
         assert_eq!(other_share(100.0, 0, second, 2), 100.0);
         assert_eq!(other_share(50.0, 0, second, 0), 50.0);
+    }
+
+    /// The fallback for other platforms, kept working on Linux too.
+    #[test]
+    fn sysinfo_reads_this_machine() {
+        let mut processes = SysinfoProcesses::new();
+        processes.refresh(false);
+        assert!(processes.ours_pids.contains(&std::process::id()));
+        assert_eq!(processes.other_cpu_percent, None);
+        std::thread::sleep(MINIMUM_CPU_UPDATE_INTERVAL + Duration::from_millis(50));
+        processes.refresh(false);
+        let other = processes
+            .other_cpu_percent
+            .expect("an interval was measured");
+        assert!((0.0..=100.0).contains(&other), "{other}");
+        assert!(
+            processes
+                .running(&["surely-not-running-xyz".into()])
+                .is_empty()
+        );
     }
 
     #[test]
