@@ -29,11 +29,14 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
+/// Who waits for the answer to each call, by id.
+type Waiting = Arc<Mutex<HashMap<u64, mpsc::Sender<Result<Value, String>>>>>;
+
 /// A client that speaks to the app as the window does.
 struct Window {
     stream: UnixStream,
     next_id: u64,
-    replies: Arc<Mutex<HashMap<u64, mpsc::Sender<Result<Value, String>>>>>,
+    replies: Waiting,
     events: Arc<Mutex<HashMap<String, mpsc::Sender<Value>>>>,
     other: mpsc::Receiver<ToWindow>,
 }
@@ -41,7 +44,7 @@ struct Window {
 impl Window {
     fn connect(socket: &Path) -> Window {
         let stream = UnixStream::connect(socket).unwrap();
-        let replies: Arc<Mutex<HashMap<u64, mpsc::Sender<Result<Value, String>>>>> = Arc::default();
+        let replies: Waiting = Arc::default();
         let events: Arc<Mutex<HashMap<String, mpsc::Sender<Value>>>> = Arc::default();
         let (other_tx, other) = mpsc::channel();
         let reader = BufReader::new(stream.try_clone().unwrap());
