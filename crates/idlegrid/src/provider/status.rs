@@ -90,16 +90,36 @@ impl ProviderStatus {
     }
 }
 
-/// Publishes a state when it differs from the current one, and logs the change.
+/// Publishes a state when it says something new, and logs the change.
 pub(super) fn publish(status: &tokio::sync::watch::Sender<ProviderStatus>, state: ProviderState) {
     status.send_if_modified(|current| {
-        if current.state == state {
+        if says_the_same(&current.state, &state) {
             return false;
         }
         tracing::info!(state = %state, "provider state changed");
         *current = ProviderStatus::new(state);
         true
     });
+}
+
+/// Whether `next` would tell anyone anything `current` does not. A pause whose sentence is unchanged is
+/// the same pause: while the person is at the keyboard the verdict's countdown to sharing moves every
+/// second, which would otherwise restart the state's "since", wake every subscriber and log a line a
+/// second all day.
+fn says_the_same(current: &ProviderState, next: &ProviderState) -> bool {
+    match (current, next) {
+        (
+            ProviderState::Paused {
+                reason: a,
+                gpu_released: released_a,
+            },
+            ProviderState::Paused {
+                reason: b,
+                gpu_released: released_b,
+            },
+        ) => released_a == released_b && a.to_string() == b.to_string(),
+        _ => current == next,
+    }
 }
 
 /// Publishes the progress of the job in hand, quietly.
@@ -112,4 +132,39 @@ pub(super) fn publish_progress(
         current.progress = Some(progress);
         changed
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn away_in(resumes_in_s: u64) -> ProviderState {
+        ProviderState::Paused {
+            reason: Reason::UserActive { resumes_in_s },
+            gpu_released: false,
+        }
+    }
+
+    #[test]
+    fn a_countdown_tick_is_not_news_but_a_new_sentence_or_a_released_gpu_is() {
+        let (status, mut seen) = tokio::sync::watch::channel(ProviderStatus::new(away_in(180)));
+        seen.borrow_and_update();
+        let since = status.borrow().since_ms;
+        publish(&status, away_in(179));
+        assert!(!seen.has_changed().unwrap());
+        assert_eq!(status.borrow().since_ms, since);
+
+        publish(
+            &status,
+            ProviderState::Paused {
+                reason: Reason::UserActive { resumes_in_s: 178 },
+                gpu_released: true,
+            },
+        );
+        assert!(seen.has_changed().unwrap());
+        seen.borrow_and_update();
+        publish(&status, ProviderState::Waiting);
+        assert!(seen.has_changed().unwrap());
+        assert_eq!(status.borrow().state, ProviderState::Waiting);
+    }
 }
