@@ -29,7 +29,7 @@ pub type Reply = Result<Value, String>;
 pub async fn call(state: &AppState, command: &str, args: Value) -> Reply {
     let node = &state.node;
     match command {
-        "get_status" => answer(Ok::<_, String>(node.status())),
+        "get_status" => value(node.status()),
         "set_sharing" => {
             let On { on } = parse(args)?;
             answer(node.set_sharing(on))
@@ -41,9 +41,9 @@ pub async fn call(state: &AppState, command: &str, args: Value) -> Reply {
         "resume" => answer(node.resume()),
         "get_earnings" => {
             let ForRange { range } = parse(args)?;
-            answer(Ok::<_, String>(node.earnings(range)))
+            value(node.earnings(range))
         }
-        "get_payouts" => answer(Ok::<_, String>(node.payouts())),
+        "get_payouts" => value(node.payouts()),
         "save_csv" => {
             let Export { name, contents } = parse(args)?;
             let path = node.save_csv(&state.downloads_dir, &name, &contents);
@@ -58,7 +58,7 @@ pub async fn call(state: &AppState, command: &str, args: Value) -> Reply {
             let GpuShared { adapter, shared } = parse(args)?;
             answer(node.set_gpu_shared(&adapter, shared).await)
         }
-        "get_pools" => answer(Ok::<_, String>(node.pools())),
+        "get_pools" => value(node.pools()),
         "join_pool" => {
             let Join { ticket, name } = parse(args)?;
             answer(node.join_pool(&ticket, name.as_deref()).await)
@@ -72,12 +72,12 @@ pub async fn call(state: &AppState, command: &str, args: Value) -> Reply {
             answer(node.block_pool(&id).await)
         }
         "start_local_pool" => answer(node.start_local_pool().await),
-        "get_settings" => answer(Ok::<_, String>(node.settings())),
+        "get_settings" => value(node.settings()),
         "set_settings" => {
             let NewSettings { settings } = parse(args)?;
             let saved = node.set_settings(settings).map_err(|e| e.to_string())?;
             autostart::apply(saved.start_at_login);
-            answer(Ok::<_, String>(saved))
+            value(saved)
         }
         "open_logs_folder" => answer(
             open::that_detached(&state.logs_dir)
@@ -88,7 +88,10 @@ pub async fn call(state: &AppState, command: &str, args: Value) -> Reply {
 }
 
 fn answer<T: serde::Serialize, E: std::fmt::Display>(result: Result<T, E>) -> Reply {
-    let value = result.map_err(|error| error.to_string())?;
+    value(result.map_err(|error| error.to_string())?)
+}
+
+fn value<T: serde::Serialize>(value: T) -> Reply {
     serde_json::to_value(value).map_err(|error| format!("cannot send the answer: {error}"))
 }
 

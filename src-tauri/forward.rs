@@ -72,6 +72,10 @@ async fn hardware(state: Arc<AppState>, mut open: watch::Receiver<bool>) {
 }
 
 fn to_window<T: Serialize>(state: &AppState, name: &str, payload: &T) {
+    // Most of the day no window is open: nothing to serialize for.
+    if !*state.windows.open.borrow() {
+        return;
+    }
     match serde_json::to_value(payload) {
         Ok(payload) => {
             let name = name.to_owned();

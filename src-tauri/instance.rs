@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::link::ToApp;
+use crate::link::{self, ToApp};
 
 /// How long a second launch waits for the first to be listening (it may be starting too).
 const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
@@ -53,9 +53,7 @@ pub fn claim(socket: &Path) -> std::io::Result<Claim> {
 /// Asks the app listening on `socket` to open its window.
 pub fn hand_over(socket: &Path) -> std::io::Result<()> {
     let mut stream = connect(socket, HAND_OVER_WAIT)?;
-    let mut line = serde_json::to_vec(&ToApp::Open).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    stream.write_all(&line)
+    stream.write_all(&link::line(&ToApp::Open).map_err(std::io::Error::other)?)
 }
 
 /// Connects to the app's socket, retrying while it is not there yet.

@@ -76,10 +76,15 @@ pub async fn write<T: Serialize, W: AsyncWrite + Unpin>(
     writer: &mut W,
     message: &T,
 ) -> Result<(), LinkError> {
+    writer.write_all(&line(message)?).await?;
+    Ok(writer.flush().await?)
+}
+
+/// `message` as it crosses the link: its JSON and a newline.
+pub fn line<T: Serialize>(message: &T) -> Result<Vec<u8>, LinkError> {
     let mut line = serde_json::to_vec(message)?;
     line.push(b'\n');
-    writer.write_all(&line).await?;
-    Ok(writer.flush().await?)
+    Ok(line)
 }
 
 /// The app's socket for `data_dir`: in the per-user runtime folder, named after the folder's

@@ -14,7 +14,7 @@ use std::time::Duration;
 use idlegrid::identity::KeyStore;
 use idlegrid::node::{JobRunner, Node, NodeOptions};
 use idlegrid::worker::WorkerConfig;
-use idlegrid_app::link::{ToApp, ToWindow};
+use idlegrid_app::link::{self, ToApp, ToWindow};
 use idlegrid_app::window::{WindowProgram, Windows};
 use idlegrid_app::{AppState, COMMANDS, forward, server};
 use serde_json::{Value, json};
@@ -81,9 +81,9 @@ impl Window {
     }
 
     fn send(&mut self, message: &ToApp) {
-        let mut line = serde_json::to_vec(message).unwrap();
-        line.push(b'\n');
-        self.stream.write_all(&line).unwrap();
+        self.stream
+            .write_all(&link::line(message).unwrap())
+            .unwrap();
     }
 }
 

@@ -118,14 +118,14 @@ impl Node {
         };
         let runner = self.inner.runner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut sampler = lock(&sampler);
-            if sampler.is_none() {
-                *sampler = Some(HardwareSampler::new(runner.adapters()?));
-            }
-            let sampler = sampler
-                .as_mut()
-                .ok_or(NodeError::Task("no hardware".into()))?;
-            Ok(sampler.sample(&signals, &preferences, score))
+            let mut kept = lock(&sampler);
+            let mut sampler = match kept.take() {
+                Some(sampler) => sampler,
+                None => HardwareSampler::new(runner.adapters()?),
+            };
+            let hardware = sampler.sample(&signals, &preferences, score);
+            *kept = Some(sampler);
+            Ok(hardware)
         })
         .await
         .map_err(|e| NodeError::Task(e.to_string()))?

@@ -46,6 +46,24 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// The worker's command line and environment (its adapter, its address-space limit), with stderr
+    /// shared with this process; the caller sets up stdin and stdout.
+    pub(super) fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .stderr(Stdio::inherit())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(adapter) = &self.adapter {
+            command.env(ADAPTER_ENV, adapter);
+        }
+        match self.address_space {
+            Some(bytes) => command.env(ADDRESS_SPACE_ENV, bytes.to_string()),
+            None => command.env_remove(ADDRESS_SPACE_ENV),
+        };
+        command
+    }
+
     /// A worker started as `PROGRAM worker`.
     pub fn program(program: impl Into<PathBuf>) -> WorkerConfig {
         let limits = JobLimits::default();
@@ -387,20 +405,8 @@ impl WorkerProcess {
     }
 
     fn spawn(&mut self) -> Result<(), JobError> {
-        let mut command = Command::new(&self.config.program);
-        command
-            .args(&self.config.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .envs(self.config.env.iter().map(|(k, v)| (k, v)));
-        if let Some(adapter) = &self.config.adapter {
-            command.env(ADAPTER_ENV, adapter);
-        }
-        match self.config.address_space {
-            Some(bytes) => command.env(ADDRESS_SPACE_ENV, bytes.to_string()),
-            None => command.env_remove(ADDRESS_SPACE_ENV),
-        };
+        let mut command = self.config.command();
+        command.stdin(Stdio::piped()).stdout(Stdio::piped());
         let spawned = Instant::now();
         let mut process = command.spawn().map_err(|e| {
             JobError::WorkerStopped(format!(

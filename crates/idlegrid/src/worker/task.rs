@@ -4,13 +4,13 @@
 //! The child answers once, in JSON, on its private stdout, and exits.
 
 use std::io::{Read as _, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::{ADAPTER_ENV, ADDRESS_SPACE_ENV, WorkerConfig, WorkerError};
+use super::{ADAPTER_ENV, WorkerConfig, WorkerError};
 use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, probe};
 
 /// Names the task for a worker started to do one (unset: the worker runs jobs).
@@ -47,26 +47,18 @@ pub fn benchmark(config: &WorkerConfig) -> Result<BenchReport, WorkerError> {
 }
 
 fn run<T: DeserializeOwned>(config: &WorkerConfig, task: Task) -> Result<T, WorkerError> {
-    let mut command = Command::new(&config.program);
-    command
-        .args(&config.args)
-        .envs(config.env.iter().map(|(k, v)| (k, v)))
+    let mut child = config
+        .command()
         .env(TASK_ENV, task.name())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if let Some(adapter) = &config.adapter {
-        command.env(ADAPTER_ENV, adapter);
-    }
-    if let Some(bytes) = config.address_space {
-        command.env(ADDRESS_SPACE_ENV, bytes.to_string());
-    }
-    let mut child = command.spawn().map_err(|error| {
-        WorkerError::Start(format!(
-            "cannot start {}: {error}",
-            config.program.display()
-        ))
-    })?;
+        .spawn()
+        .map_err(|error| {
+            WorkerError::Start(format!(
+                "cannot start {}: {error}",
+                config.program.display()
+            ))
+        })?;
     let pid = child.id();
     let (finished, watch) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
