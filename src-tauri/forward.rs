@@ -43,6 +43,7 @@ async fn events(state: Arc<AppState>, mut events: broadcast::Receiver<NodeEvent>
             Ok(NodeEvent::Earned(earned)) => to_window(&state, "earned", &earned),
             Ok(NodeEvent::Paid(payout)) => to_window(&state, "paid", &payout),
             Ok(NodeEvent::Problem(problem)) => to_window(&state, "problem", &problem),
+            Ok(NodeEvent::Checked(check)) => to_window(&state, "checked", &check),
             Ok(NodeEvent::Pools(pools)) => to_window(&state, "pools", &pools),
             Ok(NodeEvent::Notice { title, body }) => notify(title, body),
             Err(broadcast::error::RecvError::Lagged(missed)) => {

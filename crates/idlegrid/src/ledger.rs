@@ -10,28 +10,21 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use iroh::PublicKey;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Serialize, Serializer};
 
 use crate::amount::Amount;
-use crate::statement::{Id, Payout, Receipt, Signed, Statement, StatementError, now_ms};
-
-/// The schema this code writes; stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
-
-/// Another process (the command line reading earnings while the provider runs) may hold the write lock
-/// for a moment; waiting briefly beats failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::sqlite::{self, Durability, Schema};
+use crate::statement::{Check, Id, Payout, Receipt, Signed, Statement, StatementError, now_ms};
 
 /// Reasons and names for unpaid work come from the pool without a signature; capped so that a pool
 /// cannot grow the ledger without bound.
 const MAX_TEXT_CHARS: usize = 500;
 
-const SCHEMA: &str = "
+const SCHEMA_V1: &str = "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -73,22 +66,35 @@ CREATE TABLE unpaid_work (
 ) STRICT;
 ";
 
+/// Checks: the pool's signed word on each unpaid canary this provider ran, once it was judged.
+const SCHEMA_V2: &str = "
+CREATE TABLE checks (
+    id             TEXT PRIMARY KEY CHECK (length(id) = 64),
+    pool           TEXT NOT NULL,
+    job            TEXT NOT NULL,
+    job_name       TEXT NOT NULL,
+    passed         INTEGER NOT NULL CHECK (passed IN (0, 1)),
+    issued_at_ms   INTEGER NOT NULL,
+    recorded_at_ms INTEGER NOT NULL,
+    signed         BLOB NOT NULL
+) STRICT;
+";
+
+/// NORMAL could lose the last commits on power loss; an acknowledged receipt must not vanish.
+const SCHEMA: Schema = Schema {
+    name: "the ledger",
+    steps: &[SCHEMA_V1, SCHEMA_V2],
+    durability: Durability::Full,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("cannot create the ledger's folder {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Open(#[from] sqlite::OpenError),
     #[error("ledger database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error(transparent)]
     Statement(#[from] StatementError),
-    #[error(
-        "the ledger was written by a newer Idlegrid (schema {found}; this one knows {supported})"
-    )]
-    NewerSchema { found: i64, supported: i64 },
     #[error("the ledger belongs to identity {ledger}, not to {me}")]
     OtherIdentity { ledger: String, me: String },
     #[error("the {kind} is for provider {provider}, not for this one ({me})")]
@@ -139,6 +145,8 @@ pub struct Earnings {
     pub total: Amount,
     pub payouts: Vec<PayoutEntry>,
     pub unpaid_work: Vec<UnpaidWork>,
+    /// Unpaid checks (canaries) this provider ran, as the pools judged them.
+    pub checks: Vec<CheckEntry>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -170,6 +178,17 @@ pub struct PayoutEntry {
     pub issued_at_ms: u64,
 }
 
+/// A check: a job whose answer the pool knew, run unpaid, and whether this provider got it right.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct CheckEntry {
+    pub id: String,
+    pub pool: String,
+    pub job: String,
+    pub job_name: String,
+    pub passed: bool,
+    pub issued_at_ms: u64,
+}
+
 /// Work that earned nothing, with the reason a person can read.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct UnpaidWork {
@@ -193,44 +212,12 @@ pub struct Ledger {
 impl Ledger {
     /// Opens the ledger at `path` for the provider `me`, creating the file and its schema if needed.
     pub fn open(path: &Path, me: PublicKey) -> Result<Ledger, LedgerError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| LedgerError::Io {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            // Some file systems (network shares) cannot hold a WAL; the ledger still works, only
-            // readers then wait for writers.
-            tracing::warn!(path = %path.display(), %mode, "the ledger could not switch to WAL");
-        }
-        // NORMAL could lose the last commits on power loss; an acknowledged receipt must not vanish.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-
+        let mut conn = sqlite::open(path, &SCHEMA)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        match version {
-            0 => {
-                tx.execute_batch(SCHEMA)?;
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('provider', ?1)",
-                    [me.to_string()],
-                )?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            }
-            SCHEMA_VERSION => {}
-            found => {
-                return Err(LedgerError::NewerSchema {
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-        }
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('provider', ?1)",
+            [me.to_string()],
+        )?;
         // One file per identity: receipts for another key are not this provider's money.
         let owner: String =
             tx.query_row("SELECT value FROM meta WHERE key = 'provider'", [], |row| {
@@ -287,6 +274,41 @@ impl Ledger {
                 issued_at,
                 to_sql(now_ms(), "clock")?,
                 receipt.to_bytes(),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Recorded::New)
+    }
+
+    /// Verifies `check` is signed by `pool` and names `me`, then stores it once.
+    pub fn record_check(
+        &mut self,
+        pool: &PublicKey,
+        check: &Signed<Check>,
+    ) -> Result<Recorded, LedgerError> {
+        check.verify(pool)?;
+        let body = &check.body;
+        self.check_mine("check", &body.provider)?;
+        let issued_at = to_sql(body.issued_at_ms, "check time")?;
+        let id = check.id().to_hex();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(repeat) = repeat_of(&tx, "checks", &id, body, pool)? {
+            return Ok(repeat);
+        }
+        tx.execute(
+            "INSERT INTO checks (id, pool, job, job_name, passed, issued_at_ms, recorded_at_ms, signed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id,
+                pool.to_string(),
+                body.job.to_hex(),
+                body.job_name,
+                body.passed,
+                issued_at,
+                to_sql(now_ms(), "clock")?,
+                check.to_bytes(),
             ],
         )?;
         tx.commit()?;
@@ -483,6 +505,23 @@ impl Ledger {
             })?
             .collect::<Result<Vec<_>, _>>()?;
 
+        let checks = tx
+            .prepare(
+                "SELECT id, pool, job, job_name, passed, issued_at_ms FROM checks
+                 ORDER BY issued_at_ms, id",
+            )?
+            .query_and_then([], |row| -> Result<CheckEntry, LedgerError> {
+                Ok(CheckEntry {
+                    id: row.get(0)?,
+                    pool: row.get(1)?,
+                    job: row.get(2)?,
+                    job_name: row.get(3)?,
+                    passed: row.get(4)?,
+                    issued_at_ms: from_sql(row.get(5)?, "check time")?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+
         Ok(Earnings {
             provider: self.me.to_string(),
             receipts,
@@ -491,6 +530,7 @@ impl Ledger {
             total: amount_from_sql(total)?,
             payouts,
             unpaid_work,
+            checks,
         })
     }
 
@@ -710,6 +750,26 @@ impl Earnings {
                 );
             }
         }
+        if !self.checks.is_empty() {
+            let passed = self.checks.iter().filter(|c| c.passed).count();
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "Checks (unpaid jobs of known answer): {passed} of {} passed",
+                self.checks.len()
+            );
+            for check in &self.checks {
+                let job = format!("{} ({})", printable(&check.job_name, 20), short(&check.job));
+                let _ = writeln!(
+                    out,
+                    "  {:<16}  {:<10}  {:<32}  {}",
+                    utc(check.issued_at_ms),
+                    short(&check.pool),
+                    job,
+                    if check.passed { "passed" } else { "failed" },
+                );
+            }
+        }
         out
     }
 }
@@ -778,7 +838,7 @@ mod tests {
 
     struct Setup {
         _dir: TempDir,
-        path: PathBuf,
+        path: std::path::PathBuf,
         pool: SecretKey,
         me: SecretKey,
         ledger: Ledger,
@@ -1254,10 +1314,11 @@ mod tests {
         assert!(
             matches!(
                 err,
-                LedgerError::NewerSchema {
+                LedgerError::Open(sqlite::OpenError::NewerSchema {
                     found: 99,
-                    supported: 1
-                }
+                    supported: 2,
+                    ..
+                })
             ),
             "{err}"
         );

@@ -1,5 +1,5 @@
-//! Signed statements a pool makes to a provider: a `Receipt` for each validated result and a `Payout`
-//! that settles receipts. Both are signed with the pool's identity key (ed25519, the iroh key) over a
+//! Signed statements a pool makes to a provider: a `Receipt` for each validated result, a `Payout`
+//! that settles receipts, and a `Check` on each unpaid canary once it is judged. Both are signed with the pool's identity key (ed25519, the iroh key) over a
 //! domain-separated encoding, so a signature on one kind of statement can never pass as another.
 //!
 //! Ids are derived from content (a receipt's from its pool, job and provider), so a statement delivered
@@ -67,6 +67,19 @@ pub struct Payout {
     pub issued_at_ms: u64,
 }
 
+/// The pool's word on a check: a job whose answer the pool knew (a canary), mixed into the provider's
+/// work unpaid, and whether the provider's result was right. Sent only once the result is judged, so
+/// a provider cannot tell a check from paid work while it runs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub pool: PublicKey,
+    pub provider: PublicKey,
+    pub job: Id,
+    pub job_name: String,
+    pub passed: bool,
+    pub issued_at_ms: u64,
+}
+
 /// A statement kind: what it is called in the signed bytes, who signs it, and its id.
 pub trait Statement: Serialize + DeserializeOwned + PartialEq {
     const DOMAIN: &'static str;
@@ -127,6 +140,27 @@ impl Statement for Payout {
         for receipt in &self.receipts {
             hasher.update(&receipt.0);
         }
+        Id(*hasher.finalize().as_bytes())
+    }
+    fn issued_at_ms(&self) -> u64 {
+        self.issued_at_ms
+    }
+    fn set_issued_at_ms(&mut self, ms: u64) {
+        self.issued_at_ms = ms;
+    }
+}
+
+impl Statement for Check {
+    const DOMAIN: &'static str = "idlegrid/check/1";
+    fn signer(&self) -> PublicKey {
+        self.pool
+    }
+    fn id(&self) -> Id {
+        let mut hasher = blake3::Hasher::new_derive_key("idlegrid check id v1");
+        hasher
+            .update(self.pool.as_bytes())
+            .update(&self.job.0)
+            .update(self.provider.as_bytes());
         Id(*hasher.finalize().as_bytes())
     }
     fn issued_at_ms(&self) -> u64 {

@@ -366,3 +366,137 @@ fn a_job_over_the_providers_memory_budget_is_refused_there_with_the_reason() {
          the limit is this machine's budget of 1 MiB"
     );
 }
+
+/// Writes a job file whose shader never ends: a loop with a store in it, over more workgroups than
+/// llvmpipe's own loop cap can end in time.
+fn endless_job(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("endless.toml");
+    std::fs::write(
+        &path,
+        "name = \"endless\"\nwgsl = \"\"\"\n\
+         @group(0) @binding(0) var<storage, read_write> data: array<u32>;\n\
+         @compute @workgroup_size(64) fn main() { loop { data[0] = data[0] + 1u; } }\n\"\"\"\n\
+         [[buffers]]\nname = \"data\"\nbinding = 0\nzeros = 256\noutput = true\n\
+         [[passes]]\nentry = \"main\"\nworkgroups = [65535, 16]\n",
+    )
+    .unwrap();
+    path
+}
+
+/// A pool on 127.0.0.1 that takes `submitter_dir`'s jobs, one replica each, no canaries.
+fn pool_for(dir: &Path, submitter_dir: &Path, extra: &[&str]) -> (Process, String) {
+    let submitter = public_key(submitter_dir);
+    let mut args = vec![
+        "--bind",
+        "127.0.0.1:0",
+        "--allow",
+        &submitter,
+        "--replicas-for-new",
+        "1",
+        "--canary-rate",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    start_pool(dir, &args)
+}
+
+/// `idlegrid submit JOB --json` with stderr piped (no terminal): its output once it ends, or a
+/// failed test if it runs past `limit`.
+fn submit_until(job: &Path, ticket: &str, data: &Path, extra: &[&str], limit: Duration) -> Output {
+    let mut child = idlegrid()
+        .args(["submit", text(job), "--pool", ticket, "--json"])
+        .args(["--out", text(&data.join("out")), "--data", text(data)])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("submit still waiting after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn failure_reason(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "submit succeeded: {stderr}");
+    let json: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("no JSON on stdout: {stderr}"));
+    assert_eq!(json["status"], "failed", "{json}");
+    json["reason"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_endless_job_fails_as_too_slow_and_its_submitter_is_told_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let submitter_dir = dir.path().join("submitter");
+    // A 6 s lease: the provider's run deadline is 4 s of it.
+    let (_pool, ticket) = pool_for(
+        &dir.path().join("pool"),
+        &submitter_dir,
+        &["--lease-secs", "6"],
+    );
+    let _provider = start_provider(&ticket, &dir.path().join("provider"));
+    let job = endless_job(&dir.path().join("job"));
+
+    // The only provider the pool has seen missed the deadline: the job fails then, not after the
+    // give-up time or once two more providers tried.
+    let output = submit_until(&job, &ticket, &submitter_dir, &[], Duration::from_secs(90));
+    let reason = failure_reason(&output);
+    assert!(reason.starts_with("too slow for this pool"), "{reason}");
+    assert!(reason.contains("ran past its deadline of 4 s"), "{reason}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("error: ") && l.contains("too slow for this pool")),
+        "{stderr}"
+    );
+    // Without a terminal, each change of progress is a line.
+    assert!(stderr.contains("running on 1 provider"), "{stderr}");
+}
+
+#[test]
+fn a_job_short_of_providers_ends_at_the_submitters_timeout_or_the_pools_give_up_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let submitter_dir = dir.path().join("submitter");
+    let (_pool, ticket) = pool_for(
+        &dir.path().join("pool"),
+        &submitter_dir,
+        &["--give-up-secs", "6"],
+    );
+    let _provider = start_provider(&ticket, &dir.path().join("provider"));
+    let two = ["--replicas", "2"];
+    let waiting = "waiting for a second provider (1 connected)";
+
+    // The submitter's own limit: it says what it was waiting for when it gave up.
+    let timeout = [&two[..], &["--timeout", "3"]].concat();
+    let output = submit_until(
+        Path::new("examples/jobs/matmul/job.toml"),
+        &ticket,
+        &submitter_dir,
+        &timeout,
+        Duration::from_secs(60),
+    );
+    let reason = failure_reason(&output);
+    assert!(reason.starts_with("gave up after 3 s"), "{reason}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.lines().any(|l| l.ends_with(waiting)), "{stderr}");
+
+    // The pool's: a job nobody takes for the give-up time fails with what it waited for.
+    let output = submit_until(
+        Path::new("examples/jobs/matmul/job.toml"),
+        &ticket,
+        &submitter_dir,
+        &two,
+        Duration::from_secs(90),
+    );
+    let reason = failure_reason(&output);
+    assert_eq!(reason, format!("no provider took it for 6 s: {waiting}"));
+}

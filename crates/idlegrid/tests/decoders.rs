@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use idlegrid::amount::Amount;
-use idlegrid::job::{self, Access, BufferInit, BufferSpec, Job, JobError, JobLimits, Pass, Verify};
+use idlegrid::job::{
+    self, Access, BufferInit, BufferSpec, Fault, Job, JobError, JobLimits, Pass, Verify,
+};
 use idlegrid::protocol::{
     Capabilities, Delivery, ErrorCode, JobProgress, JobState, LeaseOffer, MAX_REPLY_FRAME,
     MAX_REQUEST_FRAME, OutputHeader, ProtocolError, SubmitReply, SubmitRequest, WorkReply,
     WorkRequest, decode_frame, encode_frame, frame_len,
 };
-use idlegrid::statement::{Id, Payout, Receipt, Signed};
+use idlegrid::statement::{Check, Id, Payout, Receipt, Signed};
 use iroh::SecretKey;
 use proptest::collection::vec;
 use proptest::option;
@@ -181,7 +183,29 @@ fn delivery() -> impl Strategy<Value = Delivery> {
                 Delivery::Payout(Signed::sign(body, &pool))
             },
         );
-    prop_oneof![receipt, payout]
+    let check = (key(), key(), id(), text(), any::<bool>(), any::<u64>()).prop_map(
+        |(pool, provider, job, job_name, passed, issued_at_ms)| {
+            let body = Check {
+                pool: pool.public(),
+                provider: provider.public(),
+                job,
+                job_name,
+                passed,
+                issued_at_ms,
+            };
+            Delivery::Check(Signed::sign(body, &pool))
+        },
+    );
+    prop_oneof![receipt, payout, check]
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        Just(Fault::Job),
+        Just(Fault::Machine),
+        Just(Fault::Deadline),
+        Just(Fault::Cancelled)
+    ]
 }
 
 fn output_header() -> impl Strategy<Value = OutputHeader> {
@@ -223,7 +247,11 @@ fn work_request() -> impl Strategy<Value = WorkRequest> {
                 outputs
             }
         ),
-        (any::<u64>(), text()).prop_map(|(lease, reason)| WorkRequest::Failed { lease, reason }),
+        (any::<u64>(), fault(), text()).prop_map(|(lease, fault, reason)| WorkRequest::Failed {
+            lease,
+            fault,
+            reason
+        }),
         (vec(any::<u64>(), 0..4), text())
             .prop_map(|(leases, reason)| WorkRequest::GiveBack { leases, reason }),
     ]
@@ -270,14 +298,22 @@ fn submit_reply() -> impl Strategy<Value = SubmitReply> {
     prop_oneof![
         vec(any::<[u8; 32]>(), 0..4).prop_map(|hashes| SubmitReply::NeedBlobs { hashes }),
         id().prop_map(|job| SubmitReply::Accepted { job }),
-        (state, any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-            |(state, running, results, needed)| SubmitReply::Progress(JobProgress {
-                state,
-                running,
-                results,
-                needed
-            })
-        ),
+        (
+            state,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of(text())
+        )
+            .prop_map(|(state, running, results, needed, note)| {
+                SubmitReply::Progress(JobProgress {
+                    state,
+                    running,
+                    results,
+                    needed,
+                    note,
+                })
+            }),
         vec(output_header(), 0..3).prop_map(|outputs| SubmitReply::Verified { outputs }),
         text().prop_map(|reason| SubmitReply::Failed { reason }),
         text().prop_map(|message| SubmitReply::Error { message }),
@@ -887,6 +923,7 @@ fn write_fuzz_seeds() {
     });
     frame(&WorkRequest::Failed {
         lease: 9,
+        fault: Fault::Machine,
         reason: "device lost".into(),
     });
     frame(&WorkRequest::GiveBack {
@@ -926,6 +963,7 @@ fn write_fuzz_seeds() {
         running: 2,
         results: 1,
         needed: 2,
+        note: Some("failed on 1 provider (device lost)".into()),
     }));
     frame(&SubmitReply::Verified {
         outputs: vec![header],

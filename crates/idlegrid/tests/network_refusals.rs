@@ -176,6 +176,7 @@ fn record(ledger: &Mutex<Ledger>, pool: &PublicKey, delivery: &Delivery) -> Ledg
     match delivery {
         Delivery::Receipt(r) => ledger.record_receipt(pool, r),
         Delivery::Payout(p) => ledger.record_payout(pool, p),
+        Delivery::Check(c) => ledger.record_check(pool, c),
     }
     .expect_err("a forged statement was recorded")
 }
@@ -607,39 +608,64 @@ async fn a_job_with_malformed_wgsl_is_refused_with_its_line_and_column() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn canaries_alone_sink_a_liar_and_raise_an_honest_provider_unpaid() {
+async fn canaries_follow_paid_work_only_sink_a_liar_and_show_as_checks_once_judged() {
     let dir = tempfile::tempdir().unwrap();
+    let owner = SecretKey::generate();
     let config = PoolConfig {
         canary_rate: 1.0,
         ..test_config()
     };
-    let pool = start_pool(dir.path(), SecretKey::generate(), config).await;
+    let pool = start_pool(dir.path(), owner.clone(), config).await;
     let ticket = pool.ticket();
     let (stop_liar, stop_rx) = watch::channel(false);
     let liar = byzantine_provider(&ticket, stop_rx).await.public();
     let honest = start_provider(&ticket, &dir.path().join("honest"));
     let honest_key = honest.key.public();
 
-    let settled = eventually(PATIENCE, || {
-        pool.pool.reputation(&liar).is_ok_and(|r| r < 0)
-            && pool.pool.reputation(&honest_key).is_ok_and(|r| r >= 3)
-    })
-    .await;
+    // An empty pool: both ask about ten times a second, and get no unpaid work for it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(pool.pool.reputation(&liar).unwrap(), 0);
+    assert_eq!(pool.pool.reputation(&honest_key).unwrap(), 0);
+    assert!(earnings(&honest.ledger).checks.is_empty());
+
+    // Paid work: each paid lease draws a canary for the same provider.
+    let client = Client::connect(&ticket, owner).await.unwrap();
+    let mut submitted = 0u64;
+    let settled = {
+        let settling = eventually(PATIENCE, || {
+            pool.pool.reputation(&liar).is_ok_and(|r| r < 0)
+                && earnings(&honest.ledger).checks.iter().any(|c| c.passed)
+        });
+        tokio::pin!(settling);
+        loop {
+            tokio::select! {
+                done = &mut settling => break done,
+                _ = client.submit(&hashchain(64)).await.unwrap().wait() => submitted += 1,
+            }
+        }
+    };
     let liar_reputation = pool.pool.reputation(&liar).unwrap();
-    let honest_reputation = pool.pool.reputation(&honest_key).unwrap();
+    let held = earnings(&honest.ledger);
     assert!(
         settled,
-        "liar at {liar_reputation}, honest provider at {honest_reputation}"
+        "liar at {liar_reputation}, honest checks {:?}",
+        held.checks
     );
     let _ = stop_liar.send(true);
 
-    // Canaries are the pool's own tests: nobody is paid for them, and no job was ever submitted.
-    assert!(pool.pool.receipts().unwrap().is_empty());
-    assert_eq!(pool.pool.submitted_jobs().unwrap(), 0);
-    let held = earnings(&honest.ledger);
-    assert!(held.receipts.is_empty(), "{held:?}");
-    assert_eq!(held.total, Amount::ZERO);
+    // Checks are the pool's own tests: they are listed, passed, and paid nothing.
+    assert!(
+        held.checks
+            .iter()
+            .all(|c| c.passed && c.job_name == "checksum")
+    );
+    assert!(held.receipts.iter().all(|r| r.job_name != "checksum"));
+    let paid = pool.pool.receipts().unwrap();
+    assert!(paid.iter().all(|r| r.body.job_name != "checksum"));
+    // The canaries are not submitted jobs: every submitted one is counted, and only those.
+    assert_eq!(pool.pool.submitted_jobs().unwrap(), submitted + 1);
 
+    client.close().await;
     stop_all(vec![honest]).await;
     pool.shutdown().await;
 }

@@ -21,6 +21,7 @@ function view(change: Partial<EarningsView> = {}): EarningsView {
     paid: "0",
     balance: "0.001750",
     problems: [],
+    checks: { passed: 0, failed: 0, recent: [] },
     ...change,
   };
 }

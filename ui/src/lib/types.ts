@@ -63,6 +63,23 @@ export interface EarningsView {
   balance: Amount;
   /** Newest first. */
   problems: Problem[];
+  /** All time; `recent` newest first, at most 20. */
+  checks: Checks;
+}
+
+/** A pool's check: a job whose answer it knew, run unpaid, told to the provider once judged. */
+export interface Check {
+  at_ms: number;
+  pool_id: string;
+  pool_name: string;
+  job: string;
+  passed: boolean;
+}
+
+export interface Checks {
+  passed: number;
+  failed: number;
+  recent: Check[];
 }
 
 export type ProblemKind = "unpaid" | "timed_out" | "rejected" | "failed";
@@ -205,6 +222,7 @@ export interface EventPayloads {
   earned: Earned;
   paid: Payout;
   problem: Problem;
+  checked: Check;
   pools: Pool[];
   hardware: Hardware;
 }

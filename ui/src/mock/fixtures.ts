@@ -2,6 +2,8 @@
 // of history would show. Times are relative to the moment the page opened.
 
 import type {
+  Check,
+  Checks,
   EarningsView,
   Hardware,
   Payout,
@@ -168,6 +170,14 @@ export function problems(now: number): Problem[] {
   ];
 }
 
+export function checks(now: number): Checks {
+  const recent: Check[] = [
+    { at_ms: now - 25 * MINUTE, pool_id: LAB_ID, pool_name: "Lab cluster", job: "checksum", passed: true },
+    { at_ms: now - 6 * HOUR, pool_id: FARM_ID, pool_name: "Render farm", job: "checksum", passed: true },
+  ];
+  return { passed: recent.length, failed: 0, recent };
+}
+
 export function hardware(now: number): Hardware {
   return {
     gpus: [
@@ -266,5 +276,6 @@ export function earnings(
     paid: paidTotal,
     balance,
     problems: found.filter((p) => p.at_ms >= last - (count - 1) * ms),
+    checks: checks(now),
   };
 }

@@ -48,6 +48,9 @@ pub struct PoolArgs {
     /// Unpaid balance at which a provider is paid out
     #[arg(long, value_name = "AMOUNT", default_value_t = PoolConfig::default().payout_threshold)]
     payout_threshold: Amount,
+    /// A job no provider takes for this many seconds fails, with the reason it was waiting
+    #[arg(long, value_name = "SECS", default_value_t = PoolConfig::default().give_up_after.as_secs())]
+    give_up_secs: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -102,9 +105,13 @@ pub struct SubmitArgs {
     /// Whose identity submits (default: the platform data dir)
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Print a JSON summary: job, outputs (name, bytes, blake3, path)
+    /// Print a JSON summary: status, job, id, outputs (name, bytes, blake3, path); or, when the job
+    /// fails, {"status": "failed", "reason": ...}
     #[arg(long)]
     json: bool,
+    /// Give up after this many seconds, with the last reason the job was waiting
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
 }
 
 #[derive(Args)]
@@ -156,6 +163,7 @@ pub fn pool(args: PoolArgs) -> anyhow::Result<()> {
         lease_time: Duration::from_secs(args.lease_secs.max(1)),
         canary_rate: args.canary_rate.clamp(0.0, 1.0),
         payout_threshold: args.payout_threshold,
+        give_up_after: Duration::from_secs(args.give_up_secs.max(1)),
         ..PoolConfig::default()
     };
     let pool = Pool::open(&data, key, config)?;
@@ -291,27 +299,52 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     }
     let data = args.data.unwrap_or_else(default_data_dir);
     let key = identity(&data)?.secret_key().clone();
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar.set_message(format!("sending {} to the pool", job.name));
-    let outputs = runtime()?.block_on(async {
+    let mut progress = Progress::new(&job.name);
+    let timeout = args.timeout.map(Duration::from_secs);
+    let outcome = runtime()?.block_on(async {
         let client = Client::connect(&args.pool, key).await?;
         let outcome = async {
             let handle = client.submit(&job).await?;
             let id = handle.id();
-            let outputs = handle
-                .wait_with(|p| bar.set_message(describe_progress(&p)))
-                .await?;
+            let waiting = handle.wait_with(|p| progress.show(&p));
+            let outputs = match timeout {
+                Some(limit) => tokio::time::timeout(limit, waiting).await.map_err(|_| {
+                    SubmitFailure::TimedOut {
+                        after: limit,
+                        last: progress.last.clone(),
+                    }
+                })??,
+                None => waiting.await?,
+            };
             anyhow::Ok((id, outputs))
         }
         .await;
         client.close().await;
         outcome
     });
-    bar.finish_and_clear();
-    let (id, outputs) = outputs?;
+    progress.finish();
+    let (id, outputs) = match outcome {
+        Ok(done) => done,
+        Err(error) if args.json => {
+            let reason = error
+                .downcast_ref::<idlegrid::client::ClientError>()
+                .and_then(|e| match e {
+                    idlegrid::client::ClientError::Failed(reason) => Some(reason.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| error.to_string());
+            crate::print(
+                true,
+                &json!({ "status": "failed", "reason": reason }),
+                String::new,
+            )?;
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
     crate::write_outputs(&outputs, &args.out)?;
     let summary = json!({
+        "status": "verified",
         "job": job.name,
         "id": id.to_hex(),
         "outputs": crate::outputs_json(&outputs, &args.out),
@@ -325,8 +358,53 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     })
 }
 
+#[derive(Debug, thiserror::Error)]
+enum SubmitFailure {
+    #[error("gave up after {} s: {last}", after.as_secs())]
+    TimedOut { after: Duration, last: String },
+}
+
+/// Where a submitted job stands, for the person who sent it: a spinner on a terminal, otherwise one
+/// line on stderr each time the description changes (a log or a CI run shows why it waits).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    /// The last description shown.
+    last: String,
+}
+
+impl Progress {
+    fn new(job: &str) -> Progress {
+        let first = format!("sending {job} to the pool");
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message(first.clone());
+            bar
+        });
+        Progress { bar, last: first }
+    }
+
+    fn show(&mut self, progress: &JobProgress) {
+        let line = describe_progress(progress);
+        if line == self.last {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.set_message(line.clone()),
+            None => eprintln!("{line}"),
+        }
+        self.last = line;
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 fn describe_progress(progress: &JobProgress) -> String {
-    match progress.state {
+    let state = match progress.state {
         JobState::Queued => format!("queued ({}/{} results)", progress.results, progress.needed),
         JobState::Running => format!(
             "running on {} provider{} ({}/{} results)",
@@ -337,6 +415,10 @@ fn describe_progress(progress: &JobProgress) -> String {
         ),
         JobState::Verified => "verified".into(),
         JobState::Failed => "failed".into(),
+    };
+    match &progress.note {
+        Some(note) => format!("{state}: {note}"),
+        None => state,
     }
 }
 

@@ -69,6 +69,19 @@ pub enum JobError {
     WorkerStopped(String),
 }
 
+/// Whose fault a failed run was; the pool decides what happens next by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Fault {
+    /// The job itself: it can never run anywhere (malformed, bad WGSL, over the pool's job limits, a binding mismatch).
+    Job,
+    /// This machine: device lost, out of memory here, no adapter, over this provider's own memory budget or adapter limits, worker crashed. Another provider may succeed.
+    Machine,
+    /// It ran past its deadline: a faster GPU may finish it.
+    Deadline,
+    /// Stopped because this machine's person came back; not a failure of anyone.
+    Cancelled,
+}
+
 /// A WGSL parse or validation error, located in the source where naga knows where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WgslError {
@@ -91,6 +104,22 @@ impl fmt::Display for WgslError {
             write!(f, " (in `{source_line}`)")?;
         }
         Ok(())
+    }
+}
+
+// PROVISIONAL (replaced by the worker branch's mapping at merge).
+impl JobError {
+    pub fn fault(&self) -> Fault {
+        match self {
+            JobError::Deadline(_) => Fault::Deadline,
+            JobError::Cancelled(_) => Fault::Cancelled,
+            JobError::Toml { .. }
+            | JobError::Format { .. }
+            | JobError::Wgsl(_)
+            | JobError::Interface(_)
+            | JobError::Wire(_) => Fault::Job,
+            _ => Fault::Machine,
+        }
     }
 }
 

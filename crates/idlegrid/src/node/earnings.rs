@@ -10,15 +10,18 @@ use std::collections::BTreeMap;
 
 use crate::amount::Amount;
 use crate::idle::Now;
-use crate::ledger::{Earnings, PayoutEntry, ReceiptEntry, UnpaidWork};
+use crate::ledger::{CheckEntry, Earnings, PayoutEntry, ReceiptEntry, UnpaidWork};
 
-use super::views::{Bucket, EarningsView, PayoutView, PoolTotal, Problem, ProblemKind, Range};
+use super::views::{
+    Bucket, CheckView, ChecksView, EarningsView, PayoutView, PoolTotal, Problem, ProblemKind, Range,
+};
 
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 
 /// The most problems the earnings page lists; older ones stay in the ledger.
 const MAX_PROBLEMS: usize = 200;
+const MAX_CHECKS: usize = 20;
 
 /// The figures the status line carries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -141,6 +144,31 @@ pub fn earnings_view(
         paid: earnings.paid,
         balance: earnings.balance,
         problems: problems(&earnings.unpaid_work, names),
+        checks: checks(&earnings.checks, names),
+    }
+}
+
+pub fn checks(checks: &[CheckEntry], names: &PoolNames) -> ChecksView {
+    let passed = checks.iter().filter(|c| c.passed).count();
+    ChecksView {
+        passed,
+        failed: checks.len() - passed,
+        recent: checks
+            .iter()
+            .rev()
+            .take(MAX_CHECKS)
+            .map(|c| check(c, names))
+            .collect(),
+    }
+}
+
+pub fn check(entry: &CheckEntry, names: &PoolNames) -> CheckView {
+    CheckView {
+        at_ms: entry.issued_at_ms,
+        pool_id: entry.pool.clone(),
+        pool_name: pool_name(names, &entry.pool),
+        job: entry.job_name.clone(),
+        passed: entry.passed,
     }
 }
 
@@ -253,6 +281,7 @@ mod tests {
             receipts,
             payouts: Vec::new(),
             unpaid_work: Vec::new(),
+            checks: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use iroh::PublicKey;
 use rusqlite::Connection;
 
-use crate::ledger::{Earnings, Ledger, PayoutEntry, ReceiptEntry, UnpaidWork};
+use crate::ledger::{CheckEntry, Earnings, Ledger, PayoutEntry, ReceiptEntry, UnpaidWork};
 
 use super::NodeError;
 
@@ -19,11 +19,15 @@ pub struct Changes {
     pub receipts: Vec<ReceiptEntry>,
     pub payouts: Vec<PayoutEntry>,
     pub unpaid: Vec<UnpaidWork>,
+    pub checks: Vec<CheckEntry>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.receipts.is_empty() && self.payouts.is_empty() && self.unpaid.is_empty()
+        self.receipts.is_empty()
+            && self.payouts.is_empty()
+            && self.unpaid.is_empty()
+            && self.checks.is_empty()
     }
 }
 
@@ -76,6 +80,7 @@ pub fn changes(old: &Earnings, new: &Earnings) -> Changes {
     let receipts: HashSet<&str> = old.receipts.iter().map(|r| r.id.as_str()).collect();
     let payouts: HashSet<&str> = old.payouts.iter().map(|p| p.id.as_str()).collect();
     let unpaid: HashSet<_> = old.unpaid_work.iter().map(unpaid_key).collect();
+    let checks: HashSet<&str> = old.checks.iter().map(|c| c.id.as_str()).collect();
     Changes {
         receipts: new
             .receipts
@@ -93,6 +98,12 @@ pub fn changes(old: &Earnings, new: &Earnings) -> Changes {
             .unpaid_work
             .iter()
             .filter(|u| !unpaid.contains(&unpaid_key(u)))
+            .cloned()
+            .collect(),
+        checks: new
+            .checks
+            .iter()
+            .filter(|c| !checks.contains(c.id.as_str()))
             .cloned()
             .collect(),
     }
@@ -139,6 +150,7 @@ mod tests {
                     at_ms,
                 })
                 .collect(),
+            checks: Vec::new(),
         }
     }
 

@@ -67,8 +67,8 @@ pub enum NodeError {
     Identity(#[from] IdentityError),
     #[error("node database: {0}")]
     Store(#[from] rusqlite::Error),
-    #[error("node.db was written by a newer Idlegrid (schema {found}; this one knows {supported})")]
-    NewerStore { found: i64, supported: i64 },
+    #[error(transparent)]
+    Open(#[from] crate::sqlite::OpenError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
@@ -108,6 +108,8 @@ pub enum NodeEvent {
     Earned(Earned),
     Paid(PayoutView),
     Problem(Problem),
+    /// A pool's check (an unpaid job of known answer) was judged.
+    Checked(CheckView),
     Pools(Vec<PoolView>),
     /// A desktop notice, already filtered by the person's notice settings.
     Notice {
@@ -525,7 +527,7 @@ impl Node {
 }
 
 /// The events for what arrived in the ledger: one per receipt, payout (with a notice when the person
-/// wants one) and problem.
+/// wants one), problem and check.
 fn ledger_events(changes: Changes, names: &PoolNames, notices: &Notices) -> Vec<NodeEvent> {
     let mut events = Vec::new();
     for receipt in changes.receipts {
@@ -555,6 +557,9 @@ fn ledger_events(changes: Changes, names: &PoolNames, notices: &Notices) -> Vec<
     }
     for work in &changes.unpaid {
         events.push(NodeEvent::Problem(earnings::problem(work, names)));
+    }
+    for check in &changes.checks {
+        events.push(NodeEvent::Checked(earnings::check(check, names)));
     }
     events
 }

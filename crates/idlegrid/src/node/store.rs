@@ -4,20 +4,14 @@
 //! new one, never half of either. Money lives in the ledger, not here.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::NodeError;
 use super::views::Score;
+use crate::sqlite::{self, Durability, Schema};
 
-/// The schema this code writes; stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
-
-/// The app and a second launch may touch the file at once for a moment.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-const SCHEMA: &str = "
+const SCHEMA_V1: &str = "
 CREATE TABLE pools (
     id           TEXT PRIMARY KEY,
     name         TEXT NOT NULL,
@@ -41,6 +35,13 @@ CREATE TABLE scores (
     measured_at_ms INTEGER NOT NULL
 ) STRICT;
 ";
+
+/// Synced in full: the person's choices must survive a power cut.
+const SCHEMA: Schema = Schema {
+    name: "node.db",
+    steps: &[SCHEMA_V1],
+    durability: Durability::Full,
+};
 
 /// One pool as remembered: joined (`left_at_ms` is None), left, or blocked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,31 +68,9 @@ pub struct NodeStore {
 
 impl NodeStore {
     pub fn open(path: &Path) -> Result<NodeStore, NodeError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(path = %path.display(), %mode, "node.db could not switch to WAL");
-        }
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        match version {
-            0 => {
-                tx.execute_batch(SCHEMA)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            }
-            SCHEMA_VERSION => {}
-            found => {
-                return Err(NodeError::NewerStore {
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-        }
-        tx.commit()?;
-        Ok(NodeStore { conn })
+        Ok(NodeStore {
+            conn: sqlite::open(path, &SCHEMA)?,
+        })
     }
 
     /// Every pool ever joined, oldest first.

@@ -74,6 +74,27 @@ pub struct EarningsView {
     #[serde(serialize_with = "decimal")]
     pub balance: Amount,
     pub problems: Vec<Problem>,
+    /// Unpaid checks this provider ran (all time), once judged.
+    pub checks: ChecksView,
+}
+
+/// The pools' checks of this provider: jobs whose answer the pool knew, mixed in unpaid to catch
+/// wrong results, told to the provider only once judged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ChecksView {
+    pub passed: usize,
+    pub failed: usize,
+    /// Newest first, at most a screenful.
+    pub recent: Vec<CheckView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckView {
+    pub at_ms: u64,
+    pub pool_id: String,
+    pub pool_name: String,
+    pub job: String,
+    pub passed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -408,8 +408,12 @@ async fn serve_work(
             }
             taken.map(|()| WorkReply::Ack)
         }
-        WorkRequest::Failed { lease, reason } => pool
-            .lease_failed(&peer, lease, &one_line(&reason))
+        WorkRequest::Failed {
+            lease,
+            fault,
+            reason,
+        } => pool
+            .lease_failed(&peer, lease, fault, &one_line(&reason))
             .map(|()| WorkReply::Ack),
         WorkRequest::GiveBack { leases, reason } => pool
             .give_back(&peer, &leases, &one_line(&reason))
@@ -554,9 +558,9 @@ async fn watch_job(
                 return reply(send, &SubmitReply::Error { message }).await;
             }
         };
-        if last != Some(progress) {
-            write_frame(send, &SubmitReply::Progress(progress)).await?;
-            last = Some(progress);
+        if last.as_ref() != Some(&progress) {
+            write_frame(send, &SubmitReply::Progress(progress.clone())).await?;
+            last = Some(progress.clone());
         }
         match progress.state {
             JobState::Verified => {

@@ -1,21 +1,22 @@
-//! The pool's SQLite database: jobs, leases, results, receipts, payouts and providers' records.
+//! The pool's SQLite database: jobs, leases, results, receipts, payouts, checks and providers' records.
 //!
 //! WAL mode, and every change inside one transaction committed before the pool answers, so a pool
-//! killed at any moment restarts with everything it acknowledged. Decisions live elsewhere
-//! (`verify`, `schedule`); this module only reads and writes rows.
+//! killed at any moment restarts with everything it acknowledged. Decisions live elsewhere (`lease`,
+//! `judge`, `settle`, `verify`); this module only reads and writes rows. The states rows move through
+//! are enums here, kept as their lowercase names.
 
 use std::path::Path;
 
 use iroh::PublicKey;
+use rusqlite::types::{FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::amount::Amount;
-use crate::job::Job;
+use crate::job::{Fault, Job};
+use crate::sqlite::{self, Durability, Schema};
 use crate::statement::Id;
 
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id BLOB NOT NULL UNIQUE,
@@ -47,7 +48,6 @@ CREATE TABLE IF NOT EXISTS leases (
     provider BLOB NOT NULL,
     granted_ms INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL,
-    -- active | done | returned | expired | failed
     state TEXT NOT NULL DEFAULT 'active',
     reason TEXT
 );
@@ -62,7 +62,6 @@ CREATE TABLE IF NOT EXISTS results (
     digest BLOB NOT NULL,
     outputs BLOB NOT NULL,
     gpu_micros INTEGER NOT NULL,
-    -- pending | agreed | rejected | undecided
     verdict TEXT NOT NULL DEFAULT 'pending',
     PRIMARY KEY (job, provider)
 );
@@ -97,8 +96,191 @@ CREATE TABLE IF NOT EXISTS providers (
 );
 ";
 
+/// Why a lease failed and when it ended (for the give-up time); payouts that are due before they are
+/// paid, so the rail is called outside the transaction; checks (canary verdicts) owed to providers.
+const SCHEMA_V2: &str = "
+ALTER TABLE leases ADD COLUMN fault TEXT;
+ALTER TABLE leases ADD COLUMN ended_ms INTEGER;
+ALTER TABLE payouts RENAME TO payouts_v1;
+CREATE TABLE payouts (
+    id BLOB PRIMARY KEY,
+    provider BLOB NOT NULL,
+    amount INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reference TEXT,
+    signed BLOB,
+    delivered INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO payouts (id, provider, amount, state, signed, delivered)
+    SELECT id, provider, amount, 'signed', signed, delivered FROM payouts_v1;
+DROP TABLE payouts_v1;
+CREATE INDEX payouts_undelivered ON payouts (provider, state, delivered);
+CREATE INDEX payouts_due ON payouts (state);
+CREATE TABLE checks (
+    id BLOB PRIMARY KEY,
+    provider BLOB NOT NULL,
+    signed BLOB NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX checks_undelivered ON checks (provider, delivered);
+";
+
+/// The queue is written often and its peers repeat what a power cut loses: NORMAL durability.
+const SCHEMA: Schema = Schema {
+    name: "the pool database",
+    steps: &[SCHEMA_V1, SCHEMA_V2],
+    durability: Durability::Normal,
+};
+
+/// Implements SQLite storage for a state enum: each variant is kept as the text given.
+macro_rules! stored_as_text {
+    ($type:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $type {
+            /// The name it is stored under.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$type>::$variant => $text),+ }
+            }
+        }
+
+        impl rusqlite::types::ToSql for $type {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $type {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                match value.as_str()? {
+                    $($text => Ok(<$type>::$variant),)+
+                    other => Err(FromSqlError::Other(
+                        format!("unknown {} {other:?}", stringify!($type)).into(),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+/// Where a job is in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobStage {
+    Queued,
+    Verified,
+    Failed,
+}
+stored_as_text!(JobStage { Queued => "queued", Verified => "verified", Failed => "failed" });
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Held by its provider until it expires.
+    Active,
+    /// Its result came back (in time or late).
+    Done,
+    /// Given back unfinished (the provider's person came back): no fault of anyone.
+    Returned,
+    /// Lapsed without a word from its provider.
+    Expired,
+    /// Its provider could not run the job; the lease's `fault` says whose fault that was.
+    Failed,
+}
+stored_as_text!(LeaseState {
+    Active => "active",
+    Done => "done",
+    Returned => "returned",
+    Expired => "expired",
+    Failed => "failed",
+});
+
+impl std::fmt::Display for LeaseState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeaseState::Active => "active",
+            LeaseState::Done => "done",
+            LeaseState::Returned => "given back",
+            LeaseState::Expired => "expired",
+            LeaseState::Failed => "failed",
+        })
+    }
+}
+
+/// What the judge made of one provider's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultVerdict {
+    Pending,
+    Agreed,
+    Rejected,
+    /// The job failed without a majority: nobody is blamed.
+    Undecided,
+}
+stored_as_text!(ResultVerdict {
+    Pending => "pending",
+    Agreed => "agreed",
+    Rejected => "rejected",
+    Undecided => "undecided",
+});
+
+stored_as_text!(Fault {
+    Job => "job",
+    Machine => "machine",
+    Deadline => "deadline",
+    Cancelled => "cancelled",
+});
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayoutState {
+    /// Its receipts and amount are fixed; the rail has not confirmed paying it yet.
+    Due,
+    /// Paid and signed: delivered to its provider.
+    Signed,
+}
+stored_as_text!(PayoutState { Due => "due", Signed => "signed" });
+
+/// What one event adds to a provider's record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordChange {
+    /// Results that agreed with the quorum or passed a canary.
+    pub clean: u64,
+    /// Results that disagreed or failed a canary.
+    pub strikes: u64,
+    pub leases: u64,
+}
+
+impl RecordChange {
+    pub const SEEN: RecordChange = RecordChange {
+        clean: 0,
+        strikes: 0,
+        leases: 0,
+    };
+    pub const CLEAN: RecordChange = RecordChange {
+        clean: 1,
+        ..RecordChange::SEEN
+    };
+    pub const STRIKE: RecordChange = RecordChange {
+        strikes: 1,
+        ..RecordChange::SEEN
+    };
+
+    pub fn leased(leases: usize) -> RecordChange {
+        RecordChange {
+            leases: leases as u64,
+            ..RecordChange::SEEN
+        }
+    }
+
+    /// A clean result or a strike.
+    pub fn judged(clean: bool) -> RecordChange {
+        if clean {
+            RecordChange::CLEAN
+        } else {
+            RecordChange::STRIKE
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error(transparent)]
+    Open(#[from] sqlite::OpenError),
     #[error("pool database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("pool database holds a malformed {0}")]
@@ -134,7 +316,7 @@ pub struct QueuedJob {
 /// A job's state for its submitter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobStatus {
-    pub state: String,
+    pub stage: JobStage,
     pub reason: Option<String>,
     pub outputs: Option<Vec<u8>>,
     pub replicas: u32,
@@ -147,7 +329,16 @@ pub struct JobStatus {
 pub struct LeaseRow {
     pub job: Id,
     pub provider: PublicKey,
-    pub state: String,
+    pub state: LeaseState,
+}
+
+/// A try on a job that ended without a result: a failure its provider reported, or a lapse.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailedTry {
+    pub provider: PublicKey,
+    /// `None` for a lease that lapsed without a word.
+    pub fault: Option<Fault>,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug)]
@@ -158,7 +349,7 @@ pub struct ResultRow {
 }
 
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
+    let conn = sqlite::open(path, &SCHEMA)?;
     // Query planner stability: plans do not depend on bound values. Without it SQLite marks the
     // two UNION queries of the scheduler (`has_taken`, `participants`) as re-plannable per value, and
     // as every cached statement has its bindings cleared on return to the cache, they were parsed and
@@ -167,12 +358,6 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // NORMAL under WAL survives a killed process (only power loss can lose the last commits).
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(SCHEMA)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(conn)
 }
 
@@ -227,7 +412,6 @@ pub fn insert_job(tx: &Transaction, job: &JobRow, now_ms: u64) -> Result<(), Sto
     Ok(())
 }
 
-/// Queued jobs open to anyone, oldest first.
 /// Queued jobs open to anyone that may still want a replica, oldest first: a job with as many
 /// unexpired leases out as it could ever need (`at_most` or its own replicas) is skipped here, so a
 /// long queue of leased-out jobs costs one index lookup each rather than a full look at each.
@@ -314,11 +498,19 @@ pub fn manifest(tx: &Transaction, job: &Id) -> Result<Job, StoreError> {
     Job::from_wire(&wire).map_err(|_| StoreError::Corrupt("manifest"))
 }
 
-/// The canary waiting for `provider`, if one is queued.
+/// The canary waiting for `provider`, if one is queued and not out on a lease already (a canary
+/// given back waits again).
 pub fn queued_canary(tx: &Transaction, provider: &PublicKey) -> Result<Option<Id>, StoreError> {
     tx.query_row(
-        "SELECT id FROM jobs WHERE state = 'queued' AND canary_for = ?1 LIMIT 1",
-        [&provider.as_bytes()[..]],
+        "SELECT id FROM jobs AS j WHERE state = 'queued' AND canary_for = ?1
+           AND NOT EXISTS (SELECT 1 FROM leases WHERE job = j.id AND state IN (?2, ?3, ?4))
+         LIMIT 1",
+        params![
+            &provider.as_bytes()[..],
+            LeaseState::Active,
+            LeaseState::Done,
+            LeaseState::Failed
+        ],
         |r| r.get::<_, Vec<u8>>(0),
     )
     .optional()?
@@ -348,19 +540,81 @@ pub fn insert_lease(
 /// Marks every lapsed lease expired; returns the jobs they were on.
 pub fn expire_leases(tx: &Transaction, now_ms: u64) -> Result<Vec<Id>, StoreError> {
     let mut statement = tx.prepare_cached(
-        "UPDATE leases SET state = 'expired' WHERE state = 'active' AND expires_ms < ?1 RETURNING job",
+        "UPDATE leases SET state = ?2, ended_ms = ?1 WHERE state = ?3 AND expires_ms < ?1 RETURNING job",
     )?;
-    let rows = statement.query_map([now_ms as i64], |r| r.get(0))?;
+    let rows = statement.query_map(
+        params![now_ms as i64, LeaseState::Expired, LeaseState::Active],
+        |r| r.get(0),
+    )?;
     rows.map(|row| id(row?)).collect()
 }
 
-/// How many leases on `job` ended in `state`.
-pub fn count_leases(tx: &Transaction, job: &Id, state: &str) -> Result<u32, StoreError> {
-    Ok(tx.query_row(
-        "SELECT COUNT(*) FROM leases WHERE job = ?1 AND state = ?2",
-        params![&job.0[..], state],
+/// The tries on `job` that ended without a result, oldest first.
+pub fn failed_tries(tx: &Transaction, job: &Id) -> Result<Vec<FailedTry>, StoreError> {
+    let mut statement = tx.prepare_cached(
+        "SELECT provider, fault, reason FROM leases WHERE job = ?1 AND state IN (?2, ?3) ORDER BY id",
+    )?;
+    let rows = statement.query_map(
+        params![&job.0[..], LeaseState::Failed, LeaseState::Expired],
+        |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Option<Fault>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        },
+    )?;
+    rows.map(|row| {
+        let (provider, fault, reason) = row?;
+        Ok(FailedTry {
+            provider: key(provider)?,
+            fault,
+            reason: reason.unwrap_or_default(),
+        })
+    })
+    .collect()
+}
+
+/// Distinct providers that hold, finished or failed a lease on `job`, or returned a result for it.
+pub fn takers(tx: &Transaction, job: &Id) -> Result<Vec<PublicKey>, StoreError> {
+    let mut statement = tx.prepare_cached(
+        "SELECT provider FROM leases WHERE job = ?1 AND state IN (?2, ?3, ?4)
+         UNION SELECT provider FROM results WHERE job = ?1",
+    )?;
+    let rows = statement.query_map(
+        params![
+            &job.0[..],
+            LeaseState::Active,
+            LeaseState::Done,
+            LeaseState::Failed
+        ],
         |r| r.get(0),
-    )?)
+    )?;
+    rows.map(|row| key(row?)).collect()
+}
+
+/// Providers that asked for work or returned a result at or after `since_ms`.
+pub fn providers_seen_since(tx: &Transaction, since_ms: u64) -> Result<Vec<PublicKey>, StoreError> {
+    let mut statement = tx.prepare_cached("SELECT key FROM providers WHERE last_seen_ms >= ?1")?;
+    let rows = statement.query_map([since_ms as i64], |r| r.get(0))?;
+    rows.map(|row| key(row?)).collect()
+}
+
+/// Submitted jobs still queued with no lease out whose last lease ended (or which were queued, if
+/// none was ever leased) before `before_ms`: nobody has tried them since.
+pub fn stalled_jobs(tx: &Transaction, before_ms: u64) -> Result<Vec<Id>, StoreError> {
+    let mut statement = tx.prepare_cached(
+        "SELECT id FROM jobs AS j
+         WHERE state = ?2 AND canary_for IS NULL
+           AND NOT EXISTS (SELECT 1 FROM leases WHERE job = j.id AND state = ?3)
+           AND max(created_ms, coalesce((SELECT max(max(granted_ms, coalesce(ended_ms, 0)))
+                                         FROM leases WHERE job = j.id), 0)) < ?1",
+    )?;
+    let rows = statement.query_map(
+        params![before_ms as i64, JobStage::Queued, LeaseState::Active],
+        |r| r.get(0),
+    )?;
+    rows.map(|row| id(row?)).collect()
 }
 
 pub fn lease(tx: &Transaction, lease: u64) -> Result<Option<LeaseRow>, StoreError> {
@@ -380,15 +634,38 @@ pub fn lease(tx: &Transaction, lease: u64) -> Result<Option<LeaseRow>, StoreErro
     .transpose()
 }
 
+/// How a lease ended: its new state, and for a failure whose fault it was and why.
+pub struct LeaseEnd<'a> {
+    pub state: LeaseState,
+    pub fault: Option<Fault>,
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> LeaseEnd<'a> {
+    pub fn done() -> LeaseEnd<'a> {
+        LeaseEnd {
+            state: LeaseState::Done,
+            fault: None,
+            reason: None,
+        }
+    }
+}
+
 pub fn end_lease(
     tx: &Transaction,
     lease: u64,
-    state: &str,
-    reason: Option<&str>,
+    end: &LeaseEnd,
+    now_ms: u64,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE leases SET state = ?2, reason = ?3 WHERE id = ?1",
-        params![lease as i64, state, reason],
+        "UPDATE leases SET state = ?2, fault = ?3, reason = ?4, ended_ms = ?5 WHERE id = ?1",
+        params![
+            lease as i64,
+            end.state,
+            end.fault,
+            end.reason,
+            now_ms as i64
+        ],
     )?;
     Ok(())
 }
@@ -446,7 +723,7 @@ pub fn set_verdict(
     tx: &Transaction,
     job: &Id,
     provider: &PublicKey,
-    verdict: &str,
+    verdict: ResultVerdict,
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE results SET verdict = ?3 WHERE job = ?1 AND provider = ?2",
@@ -459,7 +736,7 @@ pub fn set_verdict(
 pub fn finish_job(
     tx: &Transaction,
     job: &Id,
-    state: &str,
+    state: JobStage,
     reason: Option<&str>,
     output: Option<(&Id, &[u8])>,
     now_ms: u64,
@@ -479,15 +756,14 @@ pub fn finish_job(
     Ok(())
 }
 
-/// The job's row fields the result path needs: (state, replicas, tolerance, reward, name, canary
-/// target, expected digest).
+/// The job's row fields the result path needs.
 pub fn job_terms(tx: &Transaction, job: &Id) -> Result<Option<JobTerms>, StoreError> {
     tx.query_row(
         "SELECT state, replicas, tolerance, reward, name, canary_for, expected FROM jobs WHERE id = ?1",
         [&job.0[..]],
         |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<_, JobStage>(0)?,
                 r.get::<_, u32>(1)?,
                 r.get::<_, f64>(2)?,
                 r.get::<_, i64>(3)?,
@@ -498,9 +774,9 @@ pub fn job_terms(tx: &Transaction, job: &Id) -> Result<Option<JobTerms>, StoreEr
         },
     )
     .optional()?
-    .map(|(state, replicas, tolerance, reward, name, canary_for, expected)| {
+    .map(|(stage, replicas, tolerance, reward, name, canary_for, expected)| {
         Ok(JobTerms {
-            state,
+            stage,
             replicas,
             tolerance,
             reward: amount(reward),
@@ -514,7 +790,7 @@ pub fn job_terms(tx: &Transaction, job: &Id) -> Result<Option<JobTerms>, StoreEr
 
 #[derive(Clone, Debug)]
 pub struct JobTerms {
-    pub state: String,
+    pub stage: JobStage,
     pub replicas: u32,
     pub tolerance: f64,
     pub reward: Amount,
@@ -530,13 +806,13 @@ pub fn job_status(
 ) -> Result<Option<JobStatus>, StoreError> {
     conn.query_row(
         "SELECT state, reason, outputs, replicas, tolerance,
-            (SELECT COUNT(*) FROM leases WHERE job = ?1 AND state = 'active' AND expires_ms >= ?2),
+            (SELECT COUNT(*) FROM leases WHERE job = ?1 AND state = ?3 AND expires_ms >= ?2),
             (SELECT COUNT(*) FROM results WHERE job = ?1)
          FROM jobs WHERE id = ?1",
-        params![&job.0[..], now_ms as i64],
+        params![&job.0[..], now_ms as i64, LeaseState::Active],
         |r| {
             Ok(JobStatus {
-                state: r.get(0)?,
+                stage: r.get(0)?,
                 reason: r.get(1)?,
                 outputs: r.get(2)?,
                 replicas: r.get(3)?,
@@ -554,9 +830,7 @@ pub fn job_status(
 pub fn note_provider(
     tx: &Transaction,
     provider: &PublicKey,
-    clean: u64,
-    strikes: u64,
-    leases: u64,
+    change: RecordChange,
     now_ms: u64,
 ) -> Result<(), StoreError> {
     tx.execute(
@@ -565,9 +839,9 @@ pub fn note_provider(
              leases = leases + ?4, last_seen_ms = max(last_seen_ms, ?5)",
         params![
             &provider.as_bytes()[..],
-            clean as i64,
-            strikes as i64,
-            leases as i64,
+            change.clean as i64,
+            change.strikes as i64,
+            change.leases as i64,
             now_ms as i64
         ],
     )?;
@@ -627,48 +901,135 @@ pub fn unpaid_receipts(
     .collect()
 }
 
-pub fn insert_payout(
-    tx: &Transaction,
-    payout: &Id,
-    provider: &PublicKey,
-    amount: Amount,
-    signed: &[u8],
-    receipts: &[Id],
-) -> Result<(), StoreError> {
+/// A payout fixed but not yet paid: its receipts are reserved for it from here on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DuePayout {
+    pub id: Id,
+    pub provider: PublicKey,
+    pub amount: Amount,
+    /// In the order they were issued.
+    pub receipts: Vec<Id>,
+}
+
+/// Records `payout` as due and reserves its receipts, so no other payout can settle them.
+pub fn insert_due_payout(tx: &Transaction, payout: &DuePayout) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO payouts (id, provider, amount, signed) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO payouts (id, provider, amount, state) VALUES (?1, ?2, ?3, ?4)",
         params![
-            &payout.0[..],
-            &provider.as_bytes()[..],
-            micros(amount),
-            signed
+            &payout.id.0[..],
+            &payout.provider.as_bytes()[..],
+            micros(payout.amount),
+            PayoutState::Due
         ],
     )?;
     let mut settle = tx.prepare_cached("UPDATE receipts SET payout = ?2 WHERE id = ?1")?;
-    for receipt in receipts {
-        settle.execute(params![&receipt.0[..], &payout.0[..]])?;
+    for receipt in &payout.receipts {
+        settle.execute(params![&receipt.0[..], &payout.id.0[..]])?;
     }
     Ok(())
 }
 
+/// Payouts due and not yet paid, oldest first.
+pub fn due_payouts(conn: &Connection) -> Result<Vec<DuePayout>, StoreError> {
+    let mut payouts = conn.prepare_cached(
+        "SELECT id, provider, amount FROM payouts WHERE state = ?1 ORDER BY rowid",
+    )?;
+    let mut receipts =
+        conn.prepare_cached("SELECT id FROM receipts WHERE payout = ?1 ORDER BY rowid")?;
+    let rows = payouts
+        .query_map([PayoutState::Due], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(payout, provider, micros)| {
+            let settled = receipts
+                .query_map([&payout[..]], |r| r.get::<_, Vec<u8>>(0))?
+                .map(|row| id(row?))
+                .collect::<Result<_, _>>()?;
+            Ok(DuePayout {
+                id: id(payout)?,
+                provider: key(provider)?,
+                amount: amount(micros),
+                receipts: settled,
+            })
+        })
+        .collect()
+}
+
+/// A due payout was paid: its signed statement is now owed to its provider.
+pub fn sign_payout(
+    tx: &Transaction,
+    payout: &Id,
+    reference: &str,
+    signed: &[u8],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE payouts SET state = ?2, reference = ?3, signed = ?4 WHERE id = ?1 AND state = ?5",
+        params![
+            &payout.0[..],
+            PayoutState::Signed,
+            reference,
+            signed,
+            PayoutState::Due
+        ],
+    )?;
+    Ok(())
+}
+
+/// A canary's verdict, owed to its provider; the same check again is stored once.
+pub fn insert_check(
+    tx: &Transaction,
+    check: &Id,
+    provider: &PublicKey,
+    signed: &[u8],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO checks (id, provider, signed) VALUES (?1, ?2, ?3)",
+        params![&check.0[..], &provider.as_bytes()[..], signed],
+    )?;
+    Ok(())
+}
+
+/// The kinds of statement a pool delivers, in the order a provider must store them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatementKind {
+    Receipt,
+    Payout,
+    Check,
+}
+
 /// Signed statements for `provider` it has not confirmed storing: receipts first, then payouts, so
-/// a payout never arrives before the receipts it settles.
+/// a payout never arrives before the receipts it settles, then checks.
 pub fn undelivered(
     tx: &Transaction,
     provider: &PublicKey,
     limit: u32,
-) -> Result<Vec<(bool, Vec<u8>)>, StoreError> {
+) -> Result<Vec<(StatementKind, Vec<u8>)>, StoreError> {
     let mut statement = tx.prepare_cached(
-        "SELECT 1, signed FROM (SELECT signed FROM receipts WHERE provider = ?1 AND delivered = 0
+        "SELECT 0, signed FROM (SELECT signed FROM receipts WHERE provider = ?1 AND delivered = 0
              ORDER BY rowid LIMIT ?2)
          UNION ALL
-         SELECT 0, signed FROM (SELECT signed FROM payouts WHERE provider = ?1 AND delivered = 0
+         SELECT 1, signed FROM (SELECT signed FROM payouts WHERE provider = ?1 AND state = ?3
+             AND delivered = 0 ORDER BY rowid LIMIT ?2)
+         UNION ALL
+         SELECT 2, signed FROM (SELECT signed FROM checks WHERE provider = ?1 AND delivered = 0
              ORDER BY rowid LIMIT ?2)",
     )?;
-    let rows = statement.query_map(params![&provider.as_bytes()[..], limit], |r| {
-        Ok((r.get::<_, bool>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = statement.query_map(
+        params![&provider.as_bytes()[..], limit, PayoutState::Signed],
+        |r| Ok((r.get::<_, u8>(0)?, r.get::<_, Vec<u8>>(1)?)),
+    )?;
+    rows.map(|row| {
+        let (kind, bytes) = row?;
+        let kind = match kind {
+            0 => StatementKind::Receipt,
+            1 => StatementKind::Payout,
+            _ => StatementKind::Check,
+        };
+        Ok((kind, bytes))
+    })
+    .collect()
 }
 
 /// Marks statements `provider` confirmed storing.
@@ -677,13 +1038,13 @@ pub fn mark_delivered(
     provider: &PublicKey,
     ids: &[Id],
 ) -> Result<(), StoreError> {
-    let mut receipts =
-        tx.prepare_cached("UPDATE receipts SET delivered = 1 WHERE id = ?1 AND provider = ?2")?;
-    let mut payouts =
-        tx.prepare_cached("UPDATE payouts SET delivered = 1 WHERE id = ?1 AND provider = ?2")?;
-    for statement_id in ids {
-        receipts.execute(params![&statement_id.0[..], &provider.as_bytes()[..]])?;
-        payouts.execute(params![&statement_id.0[..], &provider.as_bytes()[..]])?;
+    for table in ["receipts", "payouts", "checks"] {
+        let mut mark = tx.prepare_cached(&format!(
+            "UPDATE {table} SET delivered = 1 WHERE id = ?1 AND provider = ?2"
+        ))?;
+        for statement_id in ids {
+            mark.execute(params![&statement_id.0[..], &provider.as_bytes()[..]])?;
+        }
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
-//! The messages of `idlegrid/work/1` (provider and pool) and `idlegrid/submit/1` (submitter and pool).
+//! The messages of `idlegrid/work/2` (provider and pool) and `idlegrid/submit/2` (submitter and pool).
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::Job;
-use crate::statement::{Id, Payout, Receipt, Signed};
+use crate::job::{Fault, Job};
+use crate::statement::{Check, Id, Payout, Receipt, Signed};
 
 /// A lease's number, unique within its pool.
 pub type LeaseId = u64;
@@ -59,8 +59,13 @@ pub enum WorkRequest {
         gpu_micros: u64,
         outputs: Vec<OutputHeader>,
     },
-    /// Could not run the job (the reason is told to the submitter if every provider fails it).
-    Failed { lease: LeaseId, reason: String },
+    /// Could not run the job; `fault` says whose fault that was (the pool's rules on it are in
+    /// `pool::tries`), and the reason is told to the submitter.
+    Failed {
+        lease: LeaseId,
+        fault: Fault,
+        reason: String,
+    },
     /// Gives leases back unfinished (the person came back): the pool hands them out again at once.
     GiveBack {
         leases: Vec<LeaseId>,
@@ -73,6 +78,7 @@ pub enum WorkRequest {
 pub enum Delivery {
     Receipt(Signed<Receipt>),
     Payout(Signed<Payout>),
+    Check(Signed<Check>),
 }
 
 impl Delivery {
@@ -80,6 +86,7 @@ impl Delivery {
         match self {
             Delivery::Receipt(receipt) => receipt.id(),
             Delivery::Payout(payout) => payout.id(),
+            Delivery::Check(check) => check.id(),
         }
     }
 }
@@ -126,7 +133,7 @@ pub enum SubmitRequest {
 }
 
 /// Where a job stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobProgress {
     pub state: JobState,
     /// Providers holding a lease on it now.
@@ -135,6 +142,9 @@ pub struct JobProgress {
     pub results: u32,
     /// Results that must agree before it is verified.
     pub needed: u32,
+    /// Why it has no result yet, when something is amiss: "failed on 1 provider (…); waiting for a
+    /// second provider (1 connected)".
+    pub note: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,9 +19,9 @@ pub use frame::{
 pub use messages::*;
 
 /// Providers asking for work, fetching inputs and returning results.
-pub const WORK_ALPN: &[u8] = b"idlegrid/work/1";
+pub const WORK_ALPN: &[u8] = b"idlegrid/work/2";
 /// Submitters sending jobs and following them.
-pub const SUBMIT_ALPN: &[u8] = b"idlegrid/submit/1";
+pub const SUBMIT_ALPN: &[u8] = b"idlegrid/submit/2";
 
 /// Caps on one frame of each kind, in bytes. A manifest holds the shader (at most 256 KiB by
 /// default) and small inline inputs; everything large travels as a blob outside frames.

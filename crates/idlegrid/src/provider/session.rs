@@ -12,7 +12,7 @@ use super::status::{self, Progress};
 use super::{Provider, ProviderError, ProviderState};
 use crate::gpu::{JobOutput, RunControl};
 use crate::idle::{Pace, Reason, Verdict};
-use crate::job::{Job, JobError};
+use crate::job::{Fault, Job, JobError};
 use crate::ledger::Recorded;
 use crate::protocol::{
     Delivery, LeaseOffer, MAX_REPLY_FRAME, OutputHeader, ProtocolError, WorkReply, WorkRequest,
@@ -176,6 +176,7 @@ impl<'a> Session<'a> {
                 let recorded = match &delivery {
                     Delivery::Receipt(receipt) => ledger.record_receipt(&self.pool, receipt),
                     Delivery::Payout(payout) => ledger.record_payout(&self.pool, payout),
+                    Delivery::Check(check) => ledger.record_check(&self.pool, check),
                 };
                 match recorded {
                     Ok(Recorded::New) => {
@@ -217,7 +218,10 @@ impl<'a> Session<'a> {
         let job = match self.fetch_inputs(offer.manifest.clone()).await {
             Ok(job) => job,
             Err(ProviderError::Pool(message)) => {
-                return self.report_failure(&offer, &name, &message).await;
+                // Not the job's fault as far as this provider can tell: another may fare better.
+                return self
+                    .report_failure(&offer, &name, Fault::Machine, &message)
+                    .await;
             }
             Err(other) => return Err(other),
         };
@@ -247,7 +251,10 @@ impl<'a> Session<'a> {
                 tracing::info!(job = %name, lease = offer.lease, "gave the lease back");
                 Ok(())
             }
-            Err(error) => self.report_failure(&offer, &name, &error.to_string()).await,
+            Err(error) => {
+                self.report_failure(&offer, &name, error.fault(), &error.to_string())
+                    .await
+            }
         }
     }
 
@@ -303,12 +310,14 @@ impl<'a> Session<'a> {
         &self,
         offer: &LeaseOffer,
         name: &str,
+        fault: Fault,
         reason: &str,
     ) -> Result<(), ProviderError> {
         tracing::warn!(job = %name, %reason, "job failed here");
         self.note_unpaid(offer.job, name, reason);
         let request = WorkRequest::Failed {
             lease: offer.lease,
+            fault,
             reason: reason.to_owned(),
         };
         match self.request(&request).await? {
