@@ -469,34 +469,51 @@ fn a_job_short_of_providers_ends_at_the_submitters_timeout_or_the_pools_give_up_
     let (_pool, ticket) = pool_for(
         &dir.path().join("pool"),
         &submitter_dir,
-        &["--give-up-secs", "6"],
+        // Long enough for the provider to start (it scores its GPU first).
+        &["--give-up-secs", "20"],
     );
     let _provider = start_provider(&ticket, &dir.path().join("provider"));
+    let matmul = Path::new("examples/jobs/matmul/job.toml");
     let two = ["--replicas", "2"];
     let waiting = "waiting for a second provider (1 connected)";
+    // The provider is up once one job went through.
+    let one = ["--replicas", "1"];
+    let first = submit_until(
+        matmul,
+        &ticket,
+        &submitter_dir,
+        &one,
+        Duration::from_secs(90),
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
 
     // The submitter's own limit: it says what it was waiting for when it gave up.
-    let timeout = [&two[..], &["--timeout", "3"]].concat();
+    let timeout = [&two[..], &["--timeout", "5"]].concat();
     let output = submit_until(
-        Path::new("examples/jobs/matmul/job.toml"),
+        matmul,
         &ticket,
         &submitter_dir,
         &timeout,
         Duration::from_secs(60),
     );
     let reason = failure_reason(&output);
-    assert!(reason.starts_with("gave up after 3 s"), "{reason}");
+    assert!(reason.starts_with("gave up after 5 s"), "{reason}");
+    assert!(reason.ends_with(waiting), "{reason}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.lines().any(|l| l.ends_with(waiting)), "{stderr}");
 
     // The pool's: a job nobody takes for the give-up time fails with what it waited for.
     let output = submit_until(
-        Path::new("examples/jobs/matmul/job.toml"),
+        matmul,
         &ticket,
         &submitter_dir,
         &two,
         Duration::from_secs(90),
     );
     let reason = failure_reason(&output);
-    assert_eq!(reason, format!("no provider took it for 6 s: {waiting}"));
+    assert_eq!(reason, format!("no provider took it for 20 s: {waiting}"));
 }
