@@ -12,7 +12,7 @@ import { tmpdir, homedir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const ARTIFACTS = join(REPO_ROOT, "artifacts", "e2e");
 
 /** @typedef {import("node:child_process").ChildProcess} ChildProcess */
@@ -22,13 +22,15 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The programs under test: IDLEGRID_APP and IDLEGRID_CLI (relative ones from the repository root),
- * or the debug builds in target/; the window program is the one beside the app.
+ * or the debug builds in CARGO_TARGET_DIR (default target/); the window program is the one beside
+ * the app.
  * @returns {{ app: string, window: string, cli: string }}
  */
 export function programs() {
-  const app = resolve(REPO_ROOT, process.env.IDLEGRID_APP ?? join("target", "debug", "idlegrid-desktop"));
+  const debug = join(process.env.CARGO_TARGET_DIR || "target", "debug");
+  const app = resolve(REPO_ROOT, process.env.IDLEGRID_APP ?? join(debug, "idlegrid-desktop"));
   const window = join(dirname(app), "idlegrid-window");
-  const cli = resolve(REPO_ROOT, process.env.IDLEGRID_CLI ?? join("target", "debug", "idlegrid"));
+  const cli = resolve(REPO_ROOT, process.env.IDLEGRID_CLI ?? join(debug, "idlegrid"));
   for (const [what, path, variable] of [
     ["the app", app, "IDLEGRID_APP"],
     ["the window", window, "IDLEGRID_APP"],

@@ -2,15 +2,13 @@
 //! `submit` and `earnings`, on 127.0.0.1 — including a pool killed with SIGKILL mid-batch and started
 //! again on the same data.
 
-mod common;
-
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 
 fn idlegrid() -> Command {

@@ -6,9 +6,9 @@
 // it ends that process and its web engine while the app stays in the tray, and a second launch opens
 // it again.
 //
-// Needs: the app and CLI built (IDLEGRID_APP / IDLEGRID_CLI, default target/debug/), Xvfb, dbus,
-// xdotool, WebKitWebDriver (webkit2gtk-driver) and tauri-driver. Screenshots of every page and the
-// logs of everything started land in artifacts/e2e/.
+// Needs: the app and CLI built (IDLEGRID_APP / IDLEGRID_CLI, default $CARGO_TARGET_DIR/debug/), Xvfb,
+// dbus, xdotool, WebKitWebDriver (webkit2gtk-driver) and tauri-driver. Screenshots of every page and
+// the logs of everything started land in artifacts/e2e/.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -1,0 +1,7 @@
+//! Whole-system tests: the programs this workspace builds (`idlegrid`, `idlegrid-desktop`,
+//! `idlegrid-window`), run as separate processes working together, the way people run them. Each
+//! test is a module here; README.md says how they find the programs.
+
+mod support;
+
+mod cli_network;
