@@ -60,6 +60,24 @@ describe("pages", () => {
       await visible(tab, "the pool has not paid this receipt yet");
     }));
 
+  it("Earnings lists the pools' checks, and asks again when one is judged", () =>
+    withPage("earnings", async (window) => {
+      const { tab } = window;
+      const checks = tab.getByRole("region", { name: "Checks" });
+      await checks.getByText("2 passed").waitFor();
+      assert.equal(await checks.getByText("Passed", { exact: true }).count(), 2);
+      await checks.getByText("Render farm").waitFor();
+      await waitForCalls(window, "get_earnings", 1);
+      await window.emit("checked", {
+        at_ms: Date.now(),
+        pool_id: "lab",
+        pool_name: "Lab cluster",
+        job: "checksum",
+        passed: true,
+      });
+      await waitForCalls(window, "get_earnings", 2);
+    }));
+
   it("Payouts lists each payout with its receipts and a verified signature", () =>
     withPage("payouts", async ({ tab }) => {
       const rows = tab.locator("tbody tr");
