@@ -68,6 +68,16 @@ pub fn example_file(path: &str) -> Vec<u8> {
     std::fs::read(repo_root().join("examples/jobs").join(path)).unwrap()
 }
 
+/// The storage buffer the hostile shaders write to, at binding 0.
+pub const STORE: &str = "@group(0) @binding(0) var<storage, read_write> data: array<u32>;\n";
+
+/// Endless for every purpose (after [`STORE`]). A real GPU spins in one invocation's loop forever;
+/// llvmpipe stops any invocation after 65,535 trips round its loops, so the job asks for 2^38
+/// invocations of them.
+pub const ENDLESS: &str =
+    "@compute @workgroup_size(64) fn main() { loop { data[0] = data[0] + 1u; } }";
+pub const ENDLESS_GRID: [u32; 3] = [65_535, 65_535, 1];
+
 pub fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
