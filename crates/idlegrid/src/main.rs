@@ -1,19 +1,21 @@
 //! The `idlegrid` command: runs jobs locally, describes and scores the hardware, and runs the pool,
 //! provider and submitter roles. Every error is one line on stderr and a non-zero exit; output meant
-//! for programs is behind `--json`.
+//! for programs is behind `--json`. Whatever loads the GPU driver runs in a GPU worker process, as a
+//! provider's jobs do: a job past its deadline is stopped by killing it, and the driver's own noise
+//! stays out of this process.
 
 mod cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cli::network;
-use idlegrid::gpu::{
-    AdapterChoice, BenchReport, Executor, HardwareReport, JobOutput, OutputBuffer,
-};
+use idlegrid::gpu::{BenchReport, HardwareReport, JobOutput, OutputBuffer, RunControl};
 use idlegrid::job::{Job, JobLimits};
+use idlegrid::worker::{WorkerConfig, WorkerProcess, task};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -40,6 +42,10 @@ enum Command {
         /// Print a JSON summary: outputs (name, bytes, blake3), gpu_ms, adapter
         #[arg(long)]
         json: bool,
+        /// Stop the job once it has run this long on the GPU (default: the job limit, 60 s)
+        #[arg(long, value_name = "SECS", default_value_t = JobLimits::default().deadline.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..))]
+        deadline: u64,
     },
     /// Describe the GPUs, CPU and memory of this machine
     Probe {
@@ -124,9 +130,11 @@ fn run(command: Command) -> anyhow::Result<()> {
             out,
             adapter,
             json,
-        } => run_job(&job, &out, adapter, json),
+            deadline,
+        } => run_job(&job, &out, adapter, Duration::from_secs(deadline), json),
         Command::Probe { json } => {
-            let report = idlegrid::probe();
+            let adapters = task::adapters(&worker_config(None)?)?;
+            let report = HardwareReport::with_adapters(adapters);
             print(json, &report, || describe_hardware(&report))
         }
         Command::Id { data } => {
@@ -137,8 +145,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { adapter, json } => {
-            let mut executor = Executor::new(&AdapterChoice::from_flag_or_env(adapter))?;
-            let report = idlegrid::bench(&mut executor)?;
+            let report = task::benchmark(&worker_config(adapter)?)?;
             print(json, &report, || describe_bench(&report))
         }
         Command::Pool(args) => network::pool(args),
@@ -149,10 +156,33 @@ fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn run_job(path: &Path, out: &Path, adapter: Option<String>, json: bool) -> anyhow::Result<()> {
-    let job = Job::load(path, &JobLimits::default())?;
-    let mut executor = Executor::new(&AdapterChoice::from_flag_or_env(adapter))?;
-    let output = executor.run(&job)?;
+/// A GPU worker for one command: on `adapter` (the worker falls back to `WGPU_ADAPTER_NAME`, then
+/// the best), with no spare started after a kill.
+fn worker_config(adapter: Option<String>) -> anyhow::Result<WorkerConfig> {
+    let mut config =
+        WorkerConfig::this_program().context("cannot find this program to start its GPU worker")?;
+    config.adapter = adapter;
+    config.standby = false;
+    Ok(config)
+}
+
+fn run_job(
+    path: &Path,
+    out: &Path,
+    adapter: Option<String>,
+    deadline: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    let limits = JobLimits {
+        deadline,
+        ..JobLimits::default()
+    };
+    let job = Job::load(path, &limits)?;
+    let mut config = worker_config(adapter)?;
+    config.limits = limits;
+    let mut worker = WorkerProcess::start(config)?;
+    let output = worker.run(&job, deadline, &RunControl::default())?;
+    worker.stop();
     write_outputs(&output.outputs, out)?;
     let summary = json!({
         "job": job.name,

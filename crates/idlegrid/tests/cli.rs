@@ -5,8 +5,9 @@ mod common;
 
 use std::path::Path;
 use std::process::Output;
+use std::time::{Duration, Instant};
 
-use common::idlegrid_command;
+use common::{ENDLESS, ENDLESS_GRID, STORE, idlegrid_command};
 use serde_json::Value;
 
 fn idlegrid(args: &[&str]) -> Output {
@@ -146,6 +147,107 @@ fn missing_job_file_and_unknown_adapter_are_one_line_each() {
         line.starts_with("error: no GPU adapter found named like \"zzz\""),
         "{line}"
     );
+}
+
+/// Writes a job whose shader never ends into `dir`; returns its job file.
+fn endless_job(dir: &Path) -> std::path::PathBuf {
+    let [x, y, z] = ENDLESS_GRID;
+    std::fs::write(dir.join("endless.wgsl"), format!("{STORE}{ENDLESS}")).unwrap();
+    let job = dir.join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"endless\"\nshader = \"endless.wgsl\"\n\
+             [[buffers]]\nname = \"data\"\nbinding = 0\nzeros = 1024\noutput = true\n\
+             [[passes]]\nentry = \"main\"\nworkgroups = [{x}, {y}, {z}]\n"
+        ),
+    )
+    .unwrap();
+    job
+}
+
+/// Processes (of this user) whose environment holds `marker`: a command's workers inherit it.
+#[cfg(target_os = "linux")]
+fn processes_marked(marker: &str) -> Vec<String> {
+    let needle = format!("IDLEGRID_TEST_MARKER={marker}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            environ
+                .split(|&b| b == 0)
+                .any(|var| var == needle.as_bytes())
+                .then(|| entry.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn run_stops_a_job_past_its_deadline_and_leaves_no_worker_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = endless_job(dir.path());
+    let out = dir.path().join("out");
+    let marker = format!("{}-{}", std::process::id(), line!());
+    let mut child = idlegrid_command()
+        .args(["run", job.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--deadline", "2"])
+        .env("IDLEGRID_TEST_MARKER", &marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Generous: this is about ending at all, not about how fast.
+    let until = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > until {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("`idlegrid run --deadline 2` was still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let line = error_line(&output);
+    assert_eq!(line, "error: the job ran past its deadline of 2 s");
+    assert!(
+        !out.exists(),
+        "a failed job must not create its output folder"
+    );
+    #[cfg(target_os = "linux")]
+    assert_eq!(
+        processes_marked(&marker),
+        Vec::<String>::new(),
+        "left behind"
+    );
+}
+
+#[test]
+fn a_successful_command_prints_nothing_on_stderr_without_a_desktop_session() {
+    let out = tempfile::tempdir().unwrap();
+    let headless = |args: &[&str]| {
+        idlegrid_command()
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DISPLAY")
+            .output()
+            .unwrap()
+    };
+    let runs = [
+        headless(&[
+            "run",
+            "examples/jobs/matmul/job.toml",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]),
+        headless(&["probe"]),
+    ];
+    for output in runs {
+        assert!(output.status.success());
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    }
+    assert!(out.path().join("c.bin").exists());
 }
 
 #[test]

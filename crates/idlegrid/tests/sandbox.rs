@@ -33,8 +33,6 @@ fn honest_job_runs(worker: &mut WorkerProcess) {
     assert_hashchain(&output.outputs, 64);
 }
 
-const STORE: &str = "@group(0) @binding(0) var<storage, read_write> data: array<u32>;\n";
-
 fn hostile(wgsl: &str, workgroups: [u32; 3]) -> Job {
     let mut job = job(
         &format!("{STORE}{wgsl}"),
@@ -53,11 +51,6 @@ fn hostile(wgsl: &str, workgroups: [u32; 3]) -> Job {
     job.name = "hostile".into();
     job
 }
-
-/// Endless for every purpose. A real GPU spins in one invocation's loop forever; llvmpipe stops any
-/// invocation after 65,535 trips round its loops, so the job asks for 2^38 invocations of them.
-const ENDLESS: &str = "@compute @workgroup_size(64) fn main() { loop { data[0] = data[0] + 1u; } }";
-const ENDLESS_GRID: [u32; 3] = [65_535, 65_535, 1];
 
 #[derive(Debug)]
 enum Expect {

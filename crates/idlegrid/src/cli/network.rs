@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use idlegrid::Amount;
 use idlegrid::client::Client;
-use idlegrid::gpu::{AdapterChoice, Executor};
 use idlegrid::identity::{Identity, KeyStore, default_data_dir};
 use idlegrid::idle::{self, HostSignals, IdleMonitor, Mode, MonitorConfig, Preferences};
 use idlegrid::job::{Job, JobLimits};
@@ -17,7 +16,7 @@ use idlegrid::pool::verify::ReplicationPolicy;
 use idlegrid::pool::{Pool, PoolConfig, RunningPool};
 use idlegrid::protocol::{self, Bind, JobProgress, JobState};
 use idlegrid::provider::{Provider, ProviderConfig};
-use idlegrid::worker::{WorkerConfig, WorkerProcess};
+use idlegrid::worker::{WorkerConfig, WorkerProcess, task};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -209,9 +208,10 @@ pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
     let mut worker = WorkerConfig::this_program()?;
     worker.adapter = args.adapter.clone();
     worker.limits.memory_budget = args.job_memory.saturating_mul(1 << 20);
+    let scorer = worker.clone();
     let worker = WorkerProcess::start(worker)?;
     let adapter = worker.capabilities().adapter.clone();
-    let gflops = device_score(&data, &adapter, args.adapter.clone());
+    let gflops = device_score(&data, &adapter, &scorer);
     let config = ProviderConfig {
         slots: args.slots.max(1),
         gflops,
@@ -261,8 +261,8 @@ fn idle_monitor(args: &ProvideArgs, adapter: String) -> IdleMonitor {
 }
 
 /// The matrix-multiply score sent to pools, measured once per adapter (here, with our own trusted
-/// benchmark jobs) and kept in the data dir.
-fn device_score(data: &Path, adapter: &str, flag: Option<String>) -> f32 {
+/// benchmark jobs, in a worker of its own) and kept in the data dir.
+fn device_score(data: &Path, adapter: &str, worker: &WorkerConfig) -> f32 {
     let path = data.join("bench.json");
     let cached = std::fs::read(&path)
         .ok()
@@ -272,9 +272,7 @@ fn device_score(data: &Path, adapter: &str, flag: Option<String>) -> f32 {
     if let Some(score) = cached {
         return score as f32;
     }
-    let scored = Executor::new(&AdapterChoice::from_flag_or_env(flag))
-        .and_then(|mut executor| idlegrid::bench(&mut executor));
-    match scored {
+    match task::benchmark(worker) {
         Ok(report) => {
             let json = json!({ "adapter": adapter, "matmul_gflops": report.matmul_gflops });
             if let Err(error) = write_atomically(&path, json.to_string().as_bytes()) {

@@ -20,7 +20,7 @@ pub(super) struct GpuDevice {
     pub limits: wgpu::Limits,
     pub timestamps: bool,
     lost: Arc<Mutex<Option<String>>>,
-    uncaptured: Arc<Mutex<Vec<String>>>,
+    uncaptured: Arc<Mutex<Vec<JobError>>>,
     shaders: HashMap<blake3::Hash, CompiledShader>,
 }
 
@@ -63,7 +63,7 @@ impl GpuDevice {
         device.on_uncaptured_error(Arc::new(move |error| {
             tracing::warn!(%error, "uncaptured GPU error");
             if let Ok(mut sink) = sink.lock() {
-                sink.push(error.to_string());
+                sink.push(job_error(&error));
             }
         }));
         Ok(GpuDevice {
@@ -83,7 +83,7 @@ impl GpuDevice {
     }
 
     /// Errors reported outside any error scope since the last call.
-    pub fn take_uncaptured(&self) -> Vec<String> {
+    pub fn take_uncaptured(&self) -> Vec<JobError> {
         self.uncaptured
             .lock()
             .map(|mut e| std::mem::take(&mut *e))
@@ -108,6 +108,16 @@ impl GpuDevice {
             compile(&self.device, source, interface)
         });
         (shader, compiled_now)
+    }
+}
+
+/// A wgpu error as the job's failure, of the kind that says whose fault it is (see [`JobError`]).
+pub(super) fn job_error(error: &wgpu::Error) -> JobError {
+    let message = crate::protocol::one_line(&error.to_string());
+    match error {
+        wgpu::Error::OutOfMemory { .. } => JobError::OutOfMemory(message),
+        wgpu::Error::Validation { .. } => JobError::Validation(message),
+        wgpu::Error::Internal { .. } => JobError::Gpu(message),
     }
 }
 

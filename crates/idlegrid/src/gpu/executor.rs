@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use wgpu::util::DeviceExt;
 
 use super::adapter::{self, AdapterChoice};
-use super::device::GpuDevice;
+use super::device::{GpuDevice, job_error};
 use super::requirements;
 use crate::job::{self, Access, BufferInit, Job, JobError, JobLimits, ShaderInterface};
 
@@ -399,10 +399,11 @@ impl Executor {
         let scope_error = pollster::block_on(out_of_memory.pop())
             .or_else(|| pollster::block_on(validation.pop()));
         if let Some(error) = scope_error
-            .map(|e| e.to_string())
+            .as_ref()
+            .map(job_error)
             .or_else(|| gpu.take_uncaptured().into_iter().next())
         {
-            return Err(JobError::Gpu(crate::protocol::one_line(&error)));
+            return Err(error);
         }
         if let Some(last) = submission {
             wait_for(&device, last, submitted_at, self.limits.deadline)?;

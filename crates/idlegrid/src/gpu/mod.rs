@@ -11,5 +11,6 @@ pub use adapter::{AdapterChoice, describe as describe_adapter};
 pub use bench::{BenchReport, bench};
 pub use executor::{Change, Executor, ExecutorStats, JobOutput, OutputBuffer, RunControl, Timing};
 pub use probe::{
-    AdapterReport, CpuReport, GpuUsage, HardwareReport, KeyLimits, MemoryReport, probe,
+    AdapterReport, CpuReport, GpuUsage, HardwareReport, KeyLimits, MemoryReport, list_adapters,
+    probe,
 };

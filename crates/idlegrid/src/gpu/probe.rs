@@ -63,35 +63,49 @@ pub struct GpuUsage {
     pub memory_used_bytes: Option<u64>,
 }
 
-/// Reads the whole report. Takes a fraction of a second: adapters are enumerated, not opened.
+/// Reads the whole report in this process. Takes a fraction of a second: adapters are enumerated, not
+/// opened.
 pub fn probe() -> HardwareReport {
+    HardwareReport::with_adapters(list_adapters())
+}
+
+/// Every adapter wgpu can use, sorted by name. Loads the GPU driver into this process: programs that
+/// live long or must stay quiet list them in a worker instead ([`crate::worker::task::adapters`]).
+pub fn list_adapters() -> Vec<AdapterReport> {
     let mut adapters: Vec<_> = adapter::all_adapters().iter().map(adapter_report).collect();
     adapters.sort_by(|a, b| a.name.cmp(&b.name).then(a.backend.cmp(&b.backend)));
-    // Where the platform refuses to say, the report says nothing rather than failing.
-    let system = System::new_with_specifics(
-        RefreshKind::nothing()
-            .with_cpu(CpuRefreshKind::nothing())
-            .with_memory(MemoryRefreshKind::everything()),
-    )
-    .ok();
-    let cpus = system.as_ref().map(System::cpus).unwrap_or_default();
-    let cpu = CpuReport {
-        model: cpus
-            .first()
-            .map(|c| c.brand().trim().to_owned())
-            .unwrap_or_default(),
-        physical_cores: System::physical_core_count().ok(),
-        logical_cores: cpus.len(),
-    };
-    let memory = MemoryReport {
-        total_bytes: system.as_ref().map_or(0, System::total_memory),
-        available_bytes: system.as_ref().map_or(0, System::available_memory),
-    };
-    HardwareReport {
-        adapters,
-        cpu,
-        memory,
-        gpus: gpu_usage(),
+    adapters
+}
+
+impl HardwareReport {
+    /// The report around `adapters` listed elsewhere, with the CPU, memory and GPU usage read here.
+    pub fn with_adapters(adapters: Vec<AdapterReport>) -> HardwareReport {
+        // Where the platform refuses to say, the report says nothing rather than failing.
+        let system = System::new_with_specifics(
+            RefreshKind::nothing()
+                .with_cpu(CpuRefreshKind::nothing())
+                .with_memory(MemoryRefreshKind::everything()),
+        )
+        .ok();
+        let cpus = system.as_ref().map(System::cpus).unwrap_or_default();
+        let cpu = CpuReport {
+            model: cpus
+                .first()
+                .map(|c| c.brand().trim().to_owned())
+                .unwrap_or_default(),
+            physical_cores: System::physical_core_count().ok(),
+            logical_cores: cpus.len(),
+        };
+        let memory = MemoryReport {
+            total_bytes: system.as_ref().map_or(0, System::total_memory),
+            available_bytes: system.as_ref().map_or(0, System::available_memory),
+        };
+        HardwareReport {
+            adapters,
+            cpu,
+            memory,
+            gpus: gpu_usage(),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a job needs of a device, as wgpu limits: checked against the adapter before anything is
 //! allocated, and used to open a device no larger than the job needs.
 
-use crate::job::{Access, Job, JobError, ShaderInterface, bytes};
+use crate::job::{Access, Job, JobError, ShaderInterface};
 
 /// The WebGPU baseline (lowered where the adapter is weaker), raised to what `job` needs.
 pub fn needed_limits(
@@ -81,7 +81,7 @@ pub fn check_adapter(
     needed.check_limits_with_fail_fn(adapter, true, |limit, needed, allowed| {
         first = Some(JobError::AdapterLimit {
             adapter: adapter_name.to_owned(),
-            limit,
+            limit: limit.to_owned(),
             needed,
             allowed,
         });
@@ -121,14 +121,10 @@ pub fn check_memory(job: &Job, budget: u64) -> Result<(), JobError> {
     if need.total() <= budget {
         return Ok(());
     }
-    Err(JobError::Limit {
-        what: format!(
-            "the job's GPU memory (buffers {} + read-back {})",
-            bytes(need.buffers),
-            bytes(need.staging)
-        ),
-        value: bytes(need.total()),
-        limit: format!("this machine's budget of {}", bytes(budget)),
+    Err(JobError::OverBudget {
+        buffers: need.buffers,
+        staging: need.staging,
+        budget,
     })
 }
 

@@ -1,16 +1,36 @@
 //! The one error type of jobs: every refusal and every failure a job can meet, each a single line that says
-//! what is wrong and where.
+//! what is wrong and where, and whose fault it was ([`Fault`]), which decides what a pool does next.
+//!
+//! The type is serializable so that a failure crosses the GPU worker's pipe as the same variant it was
+//! raised as: the parent sees a WGSL error as a WGSL error, not as a string.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
+use serde::{Deserialize, Serialize};
+
+/// Whose fault a failed run was; the pool decides what happens next by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Fault {
+    /// The job itself: it can never run anywhere (malformed, bad WGSL, over the pool's job limits, a binding mismatch).
+    Job,
+    /// This machine: device lost, out of memory here, no adapter, over this provider's own memory budget or adapter limits, worker crashed. Another provider may succeed.
+    Machine,
+    /// It ran past its deadline: a faster GPU may finish it.
+    Deadline,
+    /// Stopped because this machine's person came back; not a failure of anyone.
+    Cancelled,
+}
+
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 pub enum JobError {
+    /// A job file, shader or input file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
+        #[serde(with = "io_error_text")]
         source: std::io::Error,
     },
     /// The TOML itself is malformed or has a key of the wrong type or name.
@@ -33,16 +53,30 @@ pub enum JobError {
     /// The passes or buffers do not fit the shader's entry points and bindings.
     #[error("{0}")]
     Interface(String),
+    /// Over one of the fixed job limits every pool applies ([`JobLimits`](super::JobLimits)' sizes
+    /// and counts): the job is too big for any provider.
     #[error("{what} is {value}; the limit is {limit}")]
     Limit {
         what: String,
         value: String,
         limit: String,
     },
+    /// Over the GPU memory this machine lets one job take (its person's budget, or for a software GPU
+    /// half the free memory): a provider with more to spare may take it.
+    #[error(
+        "the job's GPU memory (buffers {} + read-back {}) is {}; the limit is this machine's budget of {}",
+        bytes(*buffers), bytes(*staging), bytes(buffers.saturating_add(*staging)), bytes(*budget)
+    )]
+    OverBudget {
+        buffers: u64,
+        staging: u64,
+        budget: u64,
+    },
+    /// Over a limit of this adapter: a bigger GPU may take it.
     #[error("the job needs {limit} = {needed}, but adapter \"{adapter}\" allows at most {allowed}")]
     AdapterLimit {
         adapter: String,
-        limit: &'static str,
+        limit: String,
         needed: u64,
         allowed: u64,
     },
@@ -50,6 +84,16 @@ pub enum JobError {
     NoAdapter(String),
     #[error("could not open a device on \"{adapter}\": {message}")]
     Device { adapter: String, message: String },
+    /// The device refused the job's commands (a wgpu validation error). Every check that can be made
+    /// without a GPU has passed by then, so what is left comes from the job's shader or buffers as the
+    /// driver sees them: the job's fault. (A bug of ours would show here too, on every provider alike.)
+    #[error("GPU error: {0}")]
+    Validation(String),
+    /// The device ran out of memory for the job: this machine's fault, another may have more.
+    #[error("GPU error: {0}")]
+    OutOfMemory(String),
+    /// Any other failure of the driver or the device (an internal error, waiting on the queue or
+    /// reading results back failed): this machine's fault.
     #[error("GPU error: {0}")]
     Gpu(String),
     #[error("the GPU device was lost: {0}")]
@@ -61,29 +105,54 @@ pub enum JobError {
     Cancelled(String),
     #[error("malformed job on the wire: {0}")]
     Wire(String),
-    /// An error the GPU worker process reported, in its own words.
-    #[error("{0}")]
-    Reported(String),
-    /// The GPU worker process stopped (crashed, or was killed) while it held the job.
+    /// The GPU worker process could not be started, or stopped (crashed, or was killed) while it held
+    /// the job or a task.
     #[error("the GPU worker process stopped: {0}")]
     WorkerStopped(String),
 }
 
-/// Whose fault a failed run was; the pool decides what happens next by it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Fault {
-    /// The job itself: it can never run anywhere (malformed, bad WGSL, over the pool's job limits, a binding mismatch).
-    Job,
-    /// This machine: device lost, out of memory here, no adapter, over this provider's own memory budget or adapter limits, worker crashed. Another provider may succeed.
-    Machine,
-    /// It ran past its deadline: a faster GPU may finish it.
-    Deadline,
-    /// Stopped because this machine's person came back; not a failure of anyone.
-    Cancelled,
+impl JobError {
+    /// Whose fault this failure is. Refusals by this provider's own budget or adapter are the
+    /// machine's, since another provider may take the job; only what no provider could run is the job's.
+    pub fn fault(&self) -> Fault {
+        match self {
+            JobError::Io { .. }
+            | JobError::Toml { .. }
+            | JobError::Format { .. }
+            | JobError::Wgsl(_)
+            | JobError::Interface(_)
+            | JobError::Limit { .. }
+            | JobError::Validation(_)
+            | JobError::Wire(_) => Fault::Job,
+            JobError::OverBudget { .. }
+            | JobError::AdapterLimit { .. }
+            | JobError::NoAdapter(_)
+            | JobError::Device { .. }
+            | JobError::OutOfMemory(_)
+            | JobError::Gpu(_)
+            | JobError::DeviceLost(_)
+            | JobError::WorkerStopped(_) => Fault::Machine,
+            JobError::Deadline(_) => Fault::Deadline,
+            JobError::Cancelled(_) => Fault::Cancelled,
+        }
+    }
+}
+
+/// An I/O error crosses the worker's pipe as its message; its kind matters to no one past the reader.
+mod io_error_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(error: &std::io::Error, to: S) -> Result<S::Ok, S::Error> {
+        to.collect_str(error)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<std::io::Error, D::Error> {
+        String::deserialize(from).map(std::io::Error::other)
+    }
 }
 
 /// A WGSL parse or validation error, located in the source where naga knows where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WgslError {
     pub file: String,
     /// 1-based line and column.
@@ -107,22 +176,6 @@ impl fmt::Display for WgslError {
     }
 }
 
-// PROVISIONAL (replaced by the worker branch's mapping at merge).
-impl JobError {
-    pub fn fault(&self) -> Fault {
-        match self {
-            JobError::Deadline(_) => Fault::Deadline,
-            JobError::Cancelled(_) => Fault::Cancelled,
-            JobError::Toml { .. }
-            | JobError::Format { .. }
-            | JobError::Wgsl(_)
-            | JobError::Interface(_)
-            | JobError::Wire(_) => Fault::Job,
-            _ => Fault::Machine,
-        }
-    }
-}
-
 /// Human-readable byte counts for messages ("64 GiB", "12 bytes").
 pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
@@ -137,4 +190,94 @@ pub(crate) fn bytes(n: u64) -> String {
         }
     }
     format!("{n} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_is_the_fault_of_whoever_can_do_something_about_it() {
+        let text = || "why".to_owned();
+        let cases = [
+            (
+                JobError::Io {
+                    path: "input.bin".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                },
+                Fault::Job,
+            ),
+            (
+                JobError::Toml {
+                    file: "job.toml".into(),
+                    line: 1,
+                    column: 1,
+                    message: text(),
+                },
+                Fault::Job,
+            ),
+            (
+                JobError::Format {
+                    file: "job.toml".into(),
+                    key: "name".into(),
+                    message: text(),
+                },
+                Fault::Job,
+            ),
+            (
+                JobError::Wgsl(WgslError {
+                    file: "k.wgsl".into(),
+                    location: None,
+                    message: text(),
+                    source_line: None,
+                }),
+                Fault::Job,
+            ),
+            (JobError::Interface(text()), Fault::Job),
+            (
+                JobError::Limit {
+                    what: "the number of passes".into(),
+                    value: "65".into(),
+                    limit: "64".into(),
+                },
+                Fault::Job,
+            ),
+            (JobError::Validation(text()), Fault::Job),
+            (JobError::Wire(text()), Fault::Job),
+            (
+                JobError::OverBudget {
+                    buffers: 2 << 30,
+                    staging: 1 << 30,
+                    budget: 1 << 30,
+                },
+                Fault::Machine,
+            ),
+            (
+                JobError::AdapterLimit {
+                    adapter: "llvmpipe".into(),
+                    limit: "max_buffer_size".into(),
+                    needed: 2,
+                    allowed: 1,
+                },
+                Fault::Machine,
+            ),
+            (JobError::NoAdapter(String::new()), Fault::Machine),
+            (
+                JobError::Device {
+                    adapter: "llvmpipe".into(),
+                    message: text(),
+                },
+                Fault::Machine,
+            ),
+            (JobError::OutOfMemory(text()), Fault::Machine),
+            (JobError::Gpu(text()), Fault::Machine),
+            (JobError::DeviceLost(text()), Fault::Machine),
+            (JobError::WorkerStopped(text()), Fault::Machine),
+            (JobError::Deadline(Duration::from_secs(60)), Fault::Deadline),
+            (JobError::Cancelled(text()), Fault::Cancelled),
+        ];
+        for (error, fault) in cases {
+            assert_eq!(error.fault(), fault, "{error:?}");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use iroh_tickets::endpoint::EndpointTicket;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, probe};
+use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, list_adapters};
 use crate::idle::Verdict;
 use crate::job::JobError;
 use crate::protocol::{self, Bind, WORK_ALPN};
@@ -104,9 +104,8 @@ impl JobRunner {
     /// the GPU driver never loads into this process.
     pub fn adapters(&self) -> Result<Vec<AdapterReport>, NodeError> {
         match self {
-            JobRunner::InProcess => Ok(probe().adapters),
-            JobRunner::Worker(config) => task::adapters(config)
-                .map_err(|e| NodeError::NoGpu(JobError::Reported(e.to_string()))),
+            JobRunner::InProcess => Ok(list_adapters()),
+            JobRunner::Worker(config) => task::adapters(config).map_err(NodeError::NoGpu),
         }
     }
 
@@ -117,7 +116,7 @@ impl JobRunner {
             JobRunner::Worker(config) => {
                 let mut config = (**config).clone();
                 config.adapter = adapter.name.clone().or(config.adapter);
-                task::benchmark(&config).map_err(|e| JobError::Reported(e.to_string()))
+                task::benchmark(&config)
             }
         }
     }

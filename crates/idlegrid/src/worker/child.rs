@@ -38,11 +38,9 @@ pub fn serve() -> Result<(), WorkerError> {
     let mut executor = match Executor::new(&choice) {
         Ok(executor) => executor,
         Err(error) => {
-            wire::write(
-                &mut *lock(&replies),
-                &FromWorker::Ready(Err(error.to_string())),
-            )?;
-            return Err(WorkerError::Start(error.to_string()));
+            // The parent reports it; saying it here as well would print it twice.
+            wire::write(&mut *lock(&replies), &FromWorker::Ready(Err(error)))?;
+            return Ok(());
         }
     };
     let ready = FromWorker::Ready(Ok(capabilities_of(&executor)));
@@ -60,7 +58,7 @@ pub fn serve() -> Result<(), WorkerError> {
         let result = executor.run_with(&job, &control);
         control.stop_listening();
         let reply = FromWorker::Done {
-            result: result.map(Into::into).map_err(Into::into),
+            result: result.map(Into::into),
             stats: executor.stats(),
         };
         wire::write(&mut *lock(&replies), &reply)?;

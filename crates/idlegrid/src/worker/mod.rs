@@ -1,11 +1,12 @@
 //! The GPU worker: a child process (`idlegrid worker`) holds the GPU device and runs jobs for the
-//! provider, which keeps the lease, the ledger and the network. A job past its deadline (a GPU cannot
-//! be pre-empted mid-dispatch on every driver), a crashing driver or a lost device takes down only the
-//! child: the parent kills it, reports the job failed with the reason, and starts a fresh one. Between
-//! jobs the child stays up, its device and pipeline cache warm.
+//! provider, which keeps the lease, the ledger and the network, and for `idlegrid run`. A job past its
+//! deadline (a GPU cannot be pre-empted mid-dispatch on every driver), a crashing driver or a lost
+//! device takes down only the child: the parent kills it, reports the job failed with the reason, and
+//! starts a fresh one. Between jobs the child stays up, its device and pipeline cache warm.
 //!
 //! `wire` is the protocol on the child's stdin and stdout, `child` the worker's side, `process` the
-//! parent's; [`Runner`] is what a provider runs jobs with: a worker, or an executor in its own process.
+//! parent's, `task` the one-off workers that list adapters and benchmark; [`Runner`] is what a
+//! provider runs jobs with: a worker, or an executor in its own process.
 
 mod child;
 mod process;
@@ -32,8 +33,6 @@ pub enum WorkerError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
-    #[error("the GPU worker could not start: {0}")]
-    Start(String),
 }
 
 /// Where a provider's jobs run.

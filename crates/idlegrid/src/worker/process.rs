@@ -24,6 +24,9 @@ use crate::sync::lock;
 /// Runs of one job when its worker keeps dying under it.
 pub const ATTEMPTS: u32 = 3;
 
+/// Turns off Mesa's device-select Vulkan layer (its manifest's `disable_environment`).
+const NO_DEVICE_SELECT_ENV: &str = "NODEVICE_SELECT";
+
 /// How to start a worker and what it may do.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -43,6 +46,9 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// Opening the adapter and device; drivers can be slow the first time.
     pub start_timeout: Duration,
+    /// Start the next worker as soon as one is killed or dies, so that it warms up while the failure
+    /// is reported: for a provider, which runs job after job. A one-shot command has no next job.
+    pub standby: bool,
 }
 
 impl WorkerConfig {
@@ -57,6 +63,10 @@ impl WorkerConfig {
         if let Some(adapter) = &self.adapter {
             command.env(ADAPTER_ENV, adapter);
         }
+        // Mesa's device-select Vulkan layer only reorders the adapters for the display's sake (we rank
+        // them ourselves), and its look for the display prints "error: XDG_RUNTIME_DIR is invalid or
+        // not set" twice wherever there is no desktop session.
+        command.env(NO_DEVICE_SELECT_ENV, "1");
         match self.address_space {
             Some(bytes) => command.env(ADDRESS_SPACE_ENV, bytes.to_string()),
             None => command.env_remove(ADDRESS_SPACE_ENV),
@@ -76,6 +86,7 @@ impl WorkerConfig {
             limits,
             grace: Duration::from_secs(2),
             start_timeout: Duration::from_secs(60),
+            standby: true,
         }
     }
 
@@ -145,17 +156,19 @@ impl WorkerProcess {
             stats: WorkerStats::default(),
             executor_stats: ExecutorStats::default(),
         };
-        if let Err(error) = worker.ensure_ready() {
-            if worker.config.address_space.is_none() {
-                return Err(error);
-            }
-            // Some drivers reserve vast address ranges up front; a worker is worth more than a limit.
-            tracing::warn!(%error, "the GPU worker did not start under its address-space limit; \
-                starting it without one");
-            worker.config.address_space = None;
-            worker.restart();
-            worker.ensure_ready()?;
+        let Err(error) = worker.ensure_ready() else {
+            return Ok(worker);
+        };
+        if worker.config.address_space.is_none() {
+            return Err(error);
         }
+        // Some drivers reserve vast address ranges up front; a worker is worth more than a limit. When
+        // it fails without the limit too (no such adapter, say), that failure is the one to report.
+        worker.config.address_space = None;
+        worker.restart();
+        worker.ensure_ready()?;
+        tracing::warn!(%error, "the GPU worker did not start under its address-space limit; \
+            it runs without one");
         Ok(worker)
     }
 
@@ -285,7 +298,7 @@ impl WorkerProcess {
             Ok(Ok(FromWorker::Done { result, stats })) => {
                 self.stats.jobs_answered += 1;
                 self.executor_stats = stats;
-                let result = result.map(JobOutput::from).map_err(JobError::from);
+                let result = result.map(JobOutput::from);
                 match &result {
                     Err(JobError::DeviceLost(reason)) => {
                         tracing::warn!(%reason, "device lost; starting a fresh worker");
@@ -310,7 +323,8 @@ impl WorkerProcess {
     }
 
     fn kill_overdue(&mut self, deadline: Duration) {
-        tracing::warn!(
+        // Not a warning: the deadline miss is the job's result, which whoever ran it reports.
+        tracing::info!(
             deadline_s = deadline.as_secs_f64(),
             "job ran past its deadline; killing the GPU worker"
         );
@@ -337,21 +351,26 @@ impl WorkerProcess {
             (false, Some(exit)) => format!("{what}; {exit}"),
             (_, None) => what.to_owned(),
         };
-        tracing::warn!(%reason, "the GPU worker stopped mid-job; starting a fresh one");
-        self.spawn_quietly();
+        tracing::warn!(%reason, "the GPU worker stopped mid-job");
+        self.spawn_standby();
         JobError::WorkerStopped(reason)
     }
 
-    /// Kills the worker and spawns the next one at once, so it warms up while the failure is reported.
+    /// Kills the worker; the next job gets a fresh one.
     fn restart(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.process.kill();
             let _ = child.process.wait();
         }
-        self.spawn_quietly();
+        self.spawn_standby();
     }
 
-    fn spawn_quietly(&mut self) {
+    /// With [`WorkerConfig::standby`], spawns the next worker at once, so it warms up while the
+    /// failure is reported.
+    fn spawn_standby(&mut self) {
+        if !self.config.standby {
+            return;
+        }
         if let Err(error) = self.spawn() {
             tracing::warn!(%error, "could not start a GPU worker; trying again with the next job");
         }
@@ -375,9 +394,9 @@ impl WorkerProcess {
         let answer = child.replies.recv_timeout(self.config.start_timeout);
         let capabilities = match answer {
             Ok(Ok(FromWorker::Ready(Ok(capabilities)))) => capabilities,
-            Ok(Ok(FromWorker::Ready(Err(message)))) => {
+            Ok(Ok(FromWorker::Ready(Err(error)))) => {
                 self.stop();
-                return Err(JobError::Reported(message));
+                return Err(error);
             }
             Ok(Ok(FromWorker::Done { .. } | FromWorker::Progress { .. })) => {
                 return Err(self.lost("it answered before it was ready"));

@@ -1,7 +1,8 @@
 //! One-off GPU tasks in a short-lived worker process: listing the adapters and benchmarking one.
 //! Both load the GPU driver (for a software GPU, all of LLVM: ~50 MB that a process keeps once
 //! loaded), which a long-lived program such as the tray app must not carry for the rest of the day.
-//! The child answers once, in JSON, on its private stdout, and exits.
+//! The child answers once, in JSON, on its private stdout, and exits; a failure comes back as the
+//! [`JobError`] it was, so its fault survives the trip.
 
 use std::io::{Read as _, Write};
 use std::process::Stdio;
@@ -11,7 +12,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::{ADAPTER_ENV, WorkerConfig, WorkerError};
-use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, probe};
+use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, list_adapters};
+use crate::job::JobError;
 
 /// Names the task for a worker started to do one (unset: the worker runs jobs).
 pub const TASK_ENV: &str = "IDLEGRID_WORKER_TASK";
@@ -37,16 +39,16 @@ impl Task {
 }
 
 /// The adapters, listed in a worker process.
-pub fn adapters(config: &WorkerConfig) -> Result<Vec<AdapterReport>, WorkerError> {
+pub fn adapters(config: &WorkerConfig) -> Result<Vec<AdapterReport>, JobError> {
     run(config, Task::Adapters)
 }
 
 /// The benchmark on `config`'s adapter, run in a worker process.
-pub fn benchmark(config: &WorkerConfig) -> Result<BenchReport, WorkerError> {
+pub fn benchmark(config: &WorkerConfig) -> Result<BenchReport, JobError> {
     run(config, Task::Bench)
 }
 
-fn run<T: DeserializeOwned>(config: &WorkerConfig, task: Task) -> Result<T, WorkerError> {
+fn run<T: DeserializeOwned>(config: &WorkerConfig, task: Task) -> Result<T, JobError> {
     let mut child = config
         .command()
         .env(TASK_ENV, task.name())
@@ -54,8 +56,8 @@ fn run<T: DeserializeOwned>(config: &WorkerConfig, task: Task) -> Result<T, Work
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|error| {
-            WorkerError::Start(format!(
-                "cannot start {}: {error}",
+            JobError::WorkerStopped(format!(
+                "it could not be started from {}: {error}",
                 config.program.display()
             ))
         })?;
@@ -74,13 +76,15 @@ fn run<T: DeserializeOwned>(config: &WorkerConfig, task: Task) -> Result<T, Work
     // The watchdog is done before the child is reaped, so it never signals a reused pid.
     drop(finished);
     let _ = watchdog.join();
-    let status = child.wait()?;
+    let stopped = |why: String| JobError::WorkerStopped(why);
+    let status = child
+        .wait()
+        .map_err(|e| stopped(format!("it could not be waited for: {e}")))?;
     if let Some(Err(error)) = read {
-        return Err(error.into());
+        return Err(stopped(format!("its answer could not be read: {error}")));
     }
-    let reply: Result<T, String> = serde_json::from_str(&answer)
-        .map_err(|_| WorkerError::Start(format!("the GPU worker gave no answer ({status})")))?;
-    reply.map_err(WorkerError::Start)
+    serde_json::from_str::<Result<T, JobError>>(&answer)
+        .map_err(|_| stopped(format!("it gave no answer ({status})")))?
 }
 
 #[cfg(unix)]
@@ -96,40 +100,47 @@ fn kill(_pid: u32) {}
 /// The worker's side: does `task` and writes the answer to `out`.
 pub(super) fn serve(task: &str, out: &mut dyn Write) -> Result<(), WorkerError> {
     let reply = match task {
-        "adapters" => to_json(Ok(probe().adapters)),
+        "adapters" => to_json(Ok(list_adapters())),
         "bench" => {
             let choice = AdapterChoice::from_flag_or_env(std::env::var(ADAPTER_ENV).ok());
-            let report = Executor::new(&choice)
-                .map_err(|e| e.to_string())
-                .and_then(|mut executor| bench(&mut executor).map_err(|e| e.to_string()));
-            to_json(report)
+            to_json(Executor::new(&choice).and_then(|mut executor| bench(&mut executor)))
         }
-        other => to_json::<()>(Err(format!("unknown worker task \"{other}\""))),
+        other => to_json::<()>(Err(JobError::WorkerStopped(format!(
+            "it does not know the task \"{other}\""
+        )))),
     };
     out.write_all(reply.as_bytes())?;
     Ok(out.flush()?)
 }
 
-fn to_json<T: serde::Serialize>(result: Result<T, String>) -> String {
-    serde_json::to_string(&result)
-        .unwrap_or_else(|error| format!("{{\"Err\":\"cannot write the answer: {error}\"}}"))
+fn to_json<T: serde::Serialize>(result: Result<T, JobError>) -> String {
+    serde_json::to_string(&result).unwrap_or_else(|error| {
+        let failure: Result<(), _> = Err(JobError::WorkerStopped(format!(
+            "it could not write its answer: {error}"
+        )));
+        serde_json::to_string(&failure).unwrap_or_default()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::Fault;
 
     #[test]
-    fn a_worker_that_cannot_start_or_answer_is_a_clear_error() {
+    fn a_worker_that_cannot_start_or_answer_is_a_clear_error_of_this_machine() {
         let missing = WorkerConfig::program("/nonexistent/idlegrid");
-        let error = adapters(&missing).unwrap_err().to_string();
+        let error = adapters(&missing).unwrap_err();
+        assert_eq!(error.fault(), Fault::Machine);
+        let error = error.to_string();
         assert!(
-            error.contains("cannot start /nonexistent/idlegrid"),
+            error.contains("could not be started from /nonexistent/idlegrid"),
             "{error}"
         );
         // A program that says nothing on stdout.
         let silent = WorkerConfig::program("/bin/true");
-        let error = adapters(&silent).unwrap_err().to_string();
-        assert!(error.contains("gave no answer"), "{error}");
+        let error = adapters(&silent).unwrap_err();
+        assert_eq!(error.fault(), Fault::Machine);
+        assert!(error.to_string().contains("gave no answer"), "{error}");
     }
 }

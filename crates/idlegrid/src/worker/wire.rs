@@ -32,12 +32,13 @@ pub(super) enum ToWorker<'a> {
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum FromWorker {
     /// The device's adapter is open (or why it could not be).
-    Ready(Result<Capabilities, String>),
+    Ready(Result<Capabilities, JobError>),
     /// Passes of the job in hand finished so far.
     Progress { passes_done: u32 },
-    /// A job's result, and the worker's counters since it started (cache hits show it is warm).
+    /// A job's result, and the worker's counters since it started (cache hits show it is warm). A
+    /// failure crosses as the same [`JobError`] variant, so its fault is the child's own verdict.
     Done {
-        result: Result<RunOutput, Failure>,
+        result: Result<RunOutput, JobError>,
         stats: ExecutorStats,
     },
 }
@@ -49,15 +50,6 @@ pub(super) struct RunOutput {
     gpu_micros: u64,
     timing: Timing,
     adapter: String,
-}
-
-/// Why a job failed in the child, keeping apart the kinds the provider treats differently.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) enum Failure {
-    Cancelled(String),
-    Deadline { millis: u64 },
-    DeviceLost(String),
-    Other(String),
 }
 
 impl From<JobOutput> for RunOutput {
@@ -90,30 +82,6 @@ impl From<RunOutput> for JobOutput {
             gpu_time: Duration::from_micros(output.gpu_micros),
             timing: output.timing,
             adapter: output.adapter,
-        }
-    }
-}
-
-impl From<JobError> for Failure {
-    fn from(error: JobError) -> Failure {
-        match error {
-            JobError::Cancelled(why) => Failure::Cancelled(why),
-            JobError::Deadline(deadline) => Failure::Deadline {
-                millis: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
-            },
-            JobError::DeviceLost(why) => Failure::DeviceLost(why),
-            other => Failure::Other(other.to_string()),
-        }
-    }
-}
-
-impl From<Failure> for JobError {
-    fn from(failure: Failure) -> JobError {
-        match failure {
-            Failure::Cancelled(why) => JobError::Cancelled(why),
-            Failure::Deadline { millis } => JobError::Deadline(Duration::from_millis(millis)),
-            Failure::DeviceLost(why) => JobError::DeviceLost(why),
-            Failure::Other(message) => JobError::Reported(message),
         }
     }
 }
@@ -151,6 +119,7 @@ fn io_error(error: std::io::Error) -> ProtocolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{Fault, WgslError};
 
     #[test]
     fn messages_round_trip_through_a_pipe_and_end_cleanly() {
@@ -163,7 +132,8 @@ mod tests {
             },
         )
         .unwrap();
-        write(&mut pipe, &FromWorker::Ready(Err("no adapter".into()))).unwrap();
+        let no_adapter = JobError::NoAdapter(" named like \"zzz\"".into());
+        write(&mut pipe, &FromWorker::Ready(Err(no_adapter))).unwrap();
         let mut reading = &pipe[..];
         let steer: ToWorker = read(&mut reading, 1024).unwrap().unwrap();
         assert!(matches!(
@@ -174,7 +144,11 @@ mod tests {
             }
         ));
         let ready: FromWorker = read(&mut reading, 1024).unwrap().unwrap();
-        assert!(matches!(ready, FromWorker::Ready(Err(m)) if m == "no adapter"));
+        assert!(
+            matches!(&ready, FromWorker::Ready(Err(e @ JobError::NoAdapter(_)))
+                if e.to_string() == "no GPU adapter found named like \"zzz\""),
+            "{ready:?}"
+        );
         assert!(read::<ToWorker>(&mut reading, 1024).unwrap().is_none());
     }
 
@@ -197,13 +171,73 @@ mod tests {
         ));
     }
 
+    /// Sends `error` as a worker's answer to a job through a pipe and reads it back.
+    fn across_the_pipe(error: JobError) -> JobError {
+        let mut pipe = Vec::new();
+        let done = FromWorker::Done {
+            result: Err(error),
+            stats: ExecutorStats::default(),
+        };
+        write(&mut pipe, &done).unwrap();
+        match read::<FromWorker>(&mut &pipe[..], 1 << 20).unwrap() {
+            Some(FromWorker::Done { result: Err(e), .. }) => e,
+            other => panic!("not a failed job: {other:?}"),
+        }
+    }
+
     #[test]
-    fn failures_keep_their_kind_across_the_pipe() {
-        let deadline: JobError = Failure::from(JobError::Deadline(Duration::from_secs(3))).into();
-        assert!(matches!(deadline, JobError::Deadline(d) if d == Duration::from_secs(3)));
-        let cancelled: JobError = Failure::from(JobError::Cancelled("pass 2".into())).into();
-        assert!(matches!(cancelled, JobError::Cancelled(_)));
-        let other: JobError = Failure::from(JobError::Gpu("out of memory".into())).into();
-        assert_eq!(other.to_string(), "GPU error: out of memory");
+    fn failures_keep_their_variant_fault_and_message_across_the_pipe() {
+        let wgsl = JobError::Wgsl(WgslError {
+            file: "k.wgsl".into(),
+            location: Some((3, 11)),
+            message: "no definition in scope for identifier: `nope`".into(),
+            source_line: Some("let y = nope;".into()),
+        });
+        let cases = [
+            (wgsl, Fault::Job),
+            (
+                JobError::Validation("a binding is too small".into()),
+                Fault::Job,
+            ),
+            (
+                JobError::OverBudget {
+                    buffers: 3 << 30,
+                    staging: 1 << 30,
+                    budget: 2 << 30,
+                },
+                Fault::Machine,
+            ),
+            (
+                JobError::OutOfMemory("Out of Memory".into()),
+                Fault::Machine,
+            ),
+            (JobError::DeviceLost("reset".into()), Fault::Machine),
+            (JobError::Deadline(Duration::from_secs(3)), Fault::Deadline),
+            (
+                JobError::Cancelled("stopped after pass 2 of 4".into()),
+                Fault::Cancelled,
+            ),
+        ];
+        for (error, fault) in cases {
+            let sent = format!("{error:?}");
+            let message = error.to_string();
+            let received = across_the_pipe(error);
+            assert_eq!(format!("{received:?}"), sent);
+            assert_eq!(received.fault(), fault, "{message}");
+            assert_eq!(received.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn an_io_error_crosses_as_its_message() {
+        let error = JobError::Io {
+            path: "input.bin".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let message = error.to_string();
+        let received = across_the_pipe(error);
+        assert!(matches!(received, JobError::Io { .. }), "{received:?}");
+        assert_eq!(received.to_string(), message);
+        assert_eq!(received.fault(), Fault::Job);
     }
 }

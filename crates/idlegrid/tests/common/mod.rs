@@ -40,6 +40,16 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The storage buffer the hostile shaders write to, at binding 0.
+pub const STORE: &str = "@group(0) @binding(0) var<storage, read_write> data: array<u32>;\n";
+
+/// Endless for every purpose (after [`STORE`]). A real GPU spins in one invocation's loop forever;
+/// llvmpipe stops any invocation after 65,535 trips round its loops, so the job asks for 2^38
+/// invocations of them.
+pub const ENDLESS: &str =
+    "@compute @workgroup_size(64) fn main() { loop { data[0] = data[0] + 1u; } }";
+pub const ENDLESS_GRID: [u32; 3] = [65_535, 65_535, 1];
+
 pub fn u32_bytes(values: &[u32]) -> BufferInit {
     BufferInit::Bytes(values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
