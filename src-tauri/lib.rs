@@ -9,6 +9,9 @@ mod autostart;
 pub mod calls;
 mod cli;
 pub mod forward;
+// build.rs's check that the window's files are built, here for its tests.
+#[cfg(test)]
+mod frontend_dist;
 pub mod instance;
 pub mod link;
 pub mod locale;

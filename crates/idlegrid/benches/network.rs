@@ -146,7 +146,7 @@ fn pool_config(retry_after: Duration) -> PoolConfig {
         canary_rate: 0.0,
         retry_after,
         // The load sections ask as fast as they can from single peers: the pool's own capacity is what
-        // they measure, not its per-peer limits (tests/network_limits.rs covers those).
+        // they measure, not its per-peer limits (tests/network/limits.rs covers those).
         peer_limits: idlegrid::pool::limits::PeerLimits::unlimited(),
         ..PoolConfig::default()
     }

@@ -3,7 +3,7 @@
 //! and providers that lie to canaries. Each test checks what an operator or a provider would look at:
 //! the job's outputs, the pool's receipts and reputations, and the provider's ledger.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@
 //!
 //! Two ignored tests run the real clients against real headless compositors, with real (injected)
 //! pointer motion: Mutter 43 (apt `mutter`) and KWin 5.27 (apt `kwin-wayland`). They pass on Debian
-//! bookworm; run them with `cargo test -p idlegrid --test idle_input -- --include-ignored`.
+//! bookworm; run them with `cargo test -p idlegrid --test idle -- --include-ignored input::`.
 #![cfg(target_os = "linux")]
 
 use std::collections::HashMap;

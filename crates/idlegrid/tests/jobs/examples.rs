@@ -1,6 +1,6 @@
 //! Each example job in examples/jobs, run on the GPU and checked against a CPU reference computed here.
 
-mod common;
+use crate::common;
 
 use common::*;
 

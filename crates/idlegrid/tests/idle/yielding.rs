@@ -1,9 +1,9 @@
 //! Yielding the GPU: the executor stops between passes, the monitor turns signals into verdicts, and
 //! a provider on a real pool gives its lease back the moment it is paused, resumes when allowed, and
-//! gives its GPU device back after a while paused. Input here comes from test doubles; tests/idle_x11.rs
+//! gives its GPU device back after a while paused. Input here comes from test doubles; x11.rs
 //! drives real X11 input.
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! The three roles over real iroh endpoints on 127.0.0.1 with relays off: a pool, providers running
 //! jobs on this machine's GPU (llvmpipe in CI), and a submitter, all in this process.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The `idlegrid` command as a person or a script uses it: outputs on disk, JSON summaries, and errors
 //! that are one line on stderr with a non-zero exit.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! The executor's behaviour that a job author relies on: passes in order, uniform and read-only buffers,
 //! bounds-checked memory, the pipeline cache, deadlines, and recovery after a failed job.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

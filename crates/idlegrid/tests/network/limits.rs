@@ -4,7 +4,7 @@
 //! blocked key is refused at the handshake (from the start or at run time); and one connection has
 //! at most 16 streams open at once while the pool serves everyone else.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

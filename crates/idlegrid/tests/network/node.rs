@@ -2,7 +2,7 @@
 //! ledger: joining checks tickets, work is paid and shows in the earnings view under the right bucket
 //! and pool, leaving and blocking survive a restart, settings round-trip and are validated.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! provider down with. Every entry of the hostile corpus is refused before the GPU or contained, with
 //! a one-line reason, and the same worker (or its replacement) then runs an honest job correctly.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

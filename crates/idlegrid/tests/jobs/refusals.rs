@@ -1,7 +1,7 @@
 //! Every refusal of a bad job: each says what is wrong (and where, for WGSL), and none reaches the GPU:
 //! the executor has not opened a device when it refuses.
 
-mod common;
+use crate::common;
 
 use common::*;
 use idlegrid::gpu::Executor;
