@@ -19,6 +19,8 @@ mod pools;
 mod settings;
 mod status;
 mod store;
+#[cfg(test)]
+mod typescript;
 pub mod views;
 
 use std::collections::BTreeMap;
