@@ -327,15 +327,20 @@ export type Earned = {
   at_ms: number,
 };
 
+/**
+ * The events of docs/desktop-ipc.md, each under the name the window listens for, with its payload.
+ * The app sends only these, so a name cannot be misspelt on one side alone.
+ */
+export type WindowEvent =
+  | { "name": "status", "payload": Status }
+  | { "name": "earned", "payload": Earned }
+  | { "name": "paid", "payload": Payout }
+  | { "name": "problem", "payload": Problem }
+  | { "name": "checked", "payload": Check }
+  | { "name": "pools", "payload": Array<Pool> }
+  | { "name": "hardware", "payload": Hardware };
+
 /** Every event the app pushes, by name, with its payload. */
-export interface EventPayloads {
-  status: Status;
-  earned: Earned;
-  paid: Payout;
-  problem: Problem;
-  checked: Check;
-  pools: Array<Pool>;
-  hardware: Hardware;
-}
+export type EventPayloads = { [E in WindowEvent as E["name"]]: E["payload"] };
 
 export type EventName = keyof EventPayloads;

@@ -44,7 +44,7 @@ fn declaration<T: TS + 'static>(cfg: &Config) -> Declaration {
         text: format!(
             "{}export {}",
             T::docs().unwrap_or_default(),
-            one_field_a_line(&T::decl(cfg))
+            laid_out(&T::decl(cfg))
         ),
         uses: T::dependencies(cfg)
             .into_iter()
@@ -85,34 +85,45 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<GpuRule>(cfg),
         declaration::<Preferences>(cfg),
         declaration::<Earned>(cfg),
+        declaration::<WindowEvent>(cfg),
     ]
 }
 
-/// The app's events by name (src-tauri/forward.rs sends them), with their payloads.
-fn events(cfg: &Config) -> Vec<(&'static str, String)> {
-    vec![
-        ("status", Status::name(cfg)),
-        ("earned", Earned::name(cfg)),
-        ("paid", PayoutView::name(cfg)),
-        ("problem", Problem::name(cfg)),
-        ("checked", CheckView::name(cfg)),
-        ("pools", <Vec<PoolView>>::name(cfg)),
-        ("hardware", Hardware::name(cfg)),
-    ]
-}
-
-/// ts-rs writes an object type on one line, its fields' doc comments breaking it anywhere; people read
-/// this file as the contract, so each field gets a line of its own, under its comment.
-fn one_field_a_line(decl: &str) -> String {
-    let Some((head, body)) = decl.split_once(" = { ") else {
+/// ts-rs writes a type on one line, its fields' doc comments breaking it anywhere; people read this
+/// file as the contract, so each field of an object gets a line of its own under its comment, and each
+/// object of a union a line of its own.
+fn laid_out(decl: &str) -> String {
+    let Some((head, body)) = decl.split_once(" = ") else {
         return decl.to_owned();
     };
-    let Some(body) = body.strip_suffix(" };") else {
+    let Some(body) = body.strip_suffix(';') else {
+        return decl.to_owned();
+    };
+    let variants = split_outside(body, b'|');
+    if variants.len() > 1 {
+        if !variants.iter().all(|v| v.trim().starts_with('{')) {
+            return decl.to_owned();
+        }
+        let mut out = format!("{head} =\n");
+        for variant in variants {
+            out.push_str(&format!("  | {}\n", variant.trim()));
+        }
+        out.pop();
+        out.push(';');
+        return out;
+    }
+    let Some(fields) = body
+        .strip_prefix("{ ")
+        .and_then(|body| body.strip_suffix(" }"))
+    else {
         return decl.to_owned();
     };
     let mut out = format!("{head} = {{\n");
-    for field in fields(body) {
+    for field in split_outside(fields, b',') {
         let mut field = field.trim();
+        if field.is_empty() {
+            continue;
+        }
         if let Some(commented) = field.strip_prefix("/**")
             && let Some((doc, rest)) = commented.split_once("*/")
         {
@@ -129,30 +140,38 @@ fn one_field_a_line(decl: &str) -> String {
     out
 }
 
-/// The fields of an object type's body: split at the commas outside brackets and comments.
-fn fields(body: &str) -> Vec<&str> {
-    let mut fields = Vec::new();
-    let (mut depth, mut start, mut in_doc) = (0i32, 0, false);
-    let bytes = body.as_bytes();
+/// `text` split at each `separator` outside brackets, strings and doc comments.
+fn split_outside(text: &str, separator: u8) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start, mut in_doc, mut in_string) = (0i32, 0, false, false);
+    let bytes = text.as_bytes();
     for (i, &byte) in bytes.iter().enumerate() {
         match byte {
-            b'/' if !in_doc && bytes.get(i + 1) == Some(&b'*') => in_doc = true,
+            b'/' if !in_doc && !in_string && bytes.get(i + 1) == Some(&b'*') => in_doc = true,
             b'/' if in_doc && i > 0 && bytes[i - 1] == b'*' => in_doc = false,
             _ if in_doc => {}
+            b'"' => in_string = !in_string,
+            _ if in_string => {}
             b'{' | b'<' | b'(' | b'[' => depth += 1,
             b'}' | b'>' | b')' | b']' => depth -= 1,
-            b',' if depth == 0 => {
-                fields.push(&body[start..i]);
+            _ if byte == separator && depth == 0 => {
+                parts.push(&text[start..i]);
                 start = i + 1;
             }
             _ => {}
         }
     }
-    if !body[start..].trim().is_empty() {
-        fields.push(&body[start..]);
-    }
-    fields
+    parts.push(&text[start..]);
+    parts
 }
+
+/// The events as the window's `on(name, handler)` takes them, from `WindowEvent`.
+const EVENT_MAP: &str = "
+/** Every event the app pushes, by name, with its payload. */
+export type EventPayloads = { [E in WindowEvent as E[\"name\"]]: E[\"payload\"] };
+
+export type EventName = keyof EventPayloads;
+";
 
 const HEADER: &str = "\
 // Written by crates/idlegrid/src/node/typescript.rs from the Rust types the app sends (the views of
@@ -170,12 +189,7 @@ fn types_ts() -> String {
         file.push_str(&declaration.text);
         file.push('\n');
     }
-    file.push_str("\n/** Every event the app pushes, by name, with its payload. */\n");
-    file.push_str("export interface EventPayloads {\n");
-    for (name, payload) in events(&cfg) {
-        file.push_str(&format!("  {name}: {payload};\n"));
-    }
-    file.push_str("}\n\nexport type EventName = keyof EventPayloads;\n");
+    file.push_str(EVENT_MAP);
     file
 }
 

@@ -199,6 +199,28 @@ pub struct Earned {
     pub at_ms: u64,
 }
 
+/// The events of docs/desktop-ipc.md, each under the name the window listens for, with its payload.
+/// The app sends only these, so a name cannot be misspelt on one side alone.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "name", content = "payload", rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum WindowEvent {
+    /// The state, job progress, sharing or snooze changed.
+    Status(Status),
+    /// A verified receipt arrived.
+    Earned(Earned),
+    /// A verified payout arrived.
+    Paid(PayoutView),
+    /// Work failed, timed out or was rejected.
+    Problem(Problem),
+    /// A pool judged one of its checks.
+    Checked(CheckView),
+    /// A pool was joined, left, blocked, connected or lost.
+    Pools(Vec<PoolView>),
+    /// Every 2 s while the window is open.
+    Hardware(Hardware),
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Hardware {
