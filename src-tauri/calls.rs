@@ -20,8 +20,8 @@ pub struct AppState {
 }
 
 /// Makes the typed `Command` out of the table in commands.rs: one variant a command, tagged with the
-/// name the window invokes and holding its arguments, so a misspelt name or argument fails to compile
-/// here rather than at run time in the window.
+/// name the window invokes and holding its typed arguments. `run` matches every variant, so a command
+/// added to the table and not answered, or an argument misnamed here, does not compile.
 macro_rules! commands {
     ($($name:literal => $variant:ident { $($field:ident: $ty:ty),* $(,)? }),* $(,)?) => {
         /// A command of docs/desktop-ipc.md with its arguments (an object, keyed as that file says).
