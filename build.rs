@@ -3,7 +3,14 @@
 //! by name (a command nobody granted cannot be called, even by a page that finds its way into the
 //! webview). First it checks that ui/dist is built, which a fresh clone's is not.
 
-include!("src-tauri/command_names.rs");
+/// The commands' names, from the table calls.rs makes the app's typed `Command` of.
+macro_rules! commands {
+    ($($name:literal => $variant:ident { $($field:ident: $ty:ty),* $(,)? }),* $(,)?) => {
+        const COMMANDS: &[&str] = &[$($name),*];
+    };
+}
+
+include!("src-tauri/commands.rs");
 include!("src-tauri/frontend_dist.rs");
 
 fn main() {

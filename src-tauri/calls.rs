@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use idlegrid::node::{Node, Range, Settings};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::autostart;
@@ -20,70 +19,89 @@ pub struct AppState {
     pub downloads_dir: PathBuf,
 }
 
-include!("command_names.rs");
+/// Makes the typed `Command` out of the table in commands.rs: one variant a command, tagged with the
+/// name the window invokes and holding its typed arguments. `run` matches every variant, so a command
+/// added to the table and not answered, or an argument misnamed here, does not compile.
+macro_rules! commands {
+    ($($name:literal => $variant:ident { $($field:ident: $ty:ty),* $(,)? }),* $(,)?) => {
+        /// A command of docs/desktop-ipc.md with its arguments (an object, keyed as that file says).
+        #[derive(Clone, Debug, PartialEq, Deserialize)]
+        #[serde(tag = "command", content = "args")]
+        pub enum Command {
+            $(
+                #[serde(rename = $name)]
+                $variant { $($field: $ty),* },
+            )*
+        }
+
+        /// Every command's name, in the order of docs/desktop-ipc.md (the list build.rs declares).
+        pub const COMMANDS: &[&str] = &[$($name),*];
+    };
+}
+
+include!("commands.rs");
+
+impl Command {
+    /// The command `name` with the arguments the page gave.
+    pub fn parse(name: &str, args: Value) -> Result<Command, String> {
+        if !COMMANDS.contains(&name) {
+            return Err(format!("there is no command \"{name}\""));
+        }
+        // A command without arguments may come with `null` rather than `{}`.
+        let args = if args.is_null() {
+            Value::Object(Default::default())
+        } else {
+            args
+        };
+        let tagged = serde_json::json!({ "command": name, "args": args });
+        serde_json::from_value(tagged).map_err(|error| format!("bad arguments: {error}"))
+    }
+}
 
 /// A command's answer: the value, or the sentence to show next to what caused the error.
 pub type Reply = Result<Value, String>;
 
-/// Runs `command` with the arguments the page gave (an object, keyed as docs/desktop-ipc.md says).
+/// Runs `command`, named as the page named it, with the arguments the page gave.
 pub async fn call(state: &AppState, command: &str, args: Value) -> Reply {
+    run(state, Command::parse(command, args)?).await
+}
+
+/// Answers one command.
+pub async fn run(state: &AppState, command: Command) -> Reply {
     let node = &state.node;
     match command {
-        "get_status" => value(node.status()),
-        "set_sharing" => {
-            let On { on } = parse(args)?;
-            answer(node.set_sharing(on))
-        }
-        "snooze" => {
-            let Minutes { minutes } = parse(args)?;
-            answer(node.snooze(minutes))
-        }
-        "resume" => answer(node.resume()),
-        "get_earnings" => {
-            let ForRange { range } = parse(args)?;
-            value(node.earnings(range))
-        }
-        "get_payouts" => value(node.payouts()),
-        "save_csv" => {
-            let Export { name, contents } = parse(args)?;
+        Command::GetStatus {} => value(node.status()),
+        Command::SetSharing { on } => answer(node.set_sharing(on)),
+        Command::Snooze { minutes } => answer(node.snooze(minutes)),
+        Command::Resume {} => answer(node.resume()),
+        Command::GetEarnings { range } => value(node.earnings(range)),
+        Command::GetPayouts {} => value(node.payouts()),
+        Command::SaveCsv { name, contents } => {
             let path = node.save_csv(&state.downloads_dir, &name, &contents);
             answer(path.map(|path| path.display().to_string()))
         }
-        "get_hardware" => answer(node.hardware().await),
-        "run_benchmark" => {
-            let Adapter { adapter } = parse(args)?;
-            answer(node.run_benchmark(&adapter).await)
-        }
-        "set_gpu_shared" => {
-            let GpuShared { adapter, shared } = parse(args)?;
+        Command::GetHardware {} => answer(node.hardware().await),
+        Command::RunBenchmark { adapter } => answer(node.run_benchmark(&adapter).await),
+        Command::SetGpuShared { adapter, shared } => {
             answer(node.set_gpu_shared(&adapter, shared).await)
         }
-        "get_pools" => value(node.pools()),
-        "join_pool" => {
-            let Join { ticket, name } = parse(args)?;
+        Command::GetPools {} => value(node.pools()),
+        Command::JoinPool { ticket, name } => {
             answer(node.join_pool(&ticket, name.as_deref()).await)
         }
-        "leave_pool" => {
-            let PoolId { id } = parse(args)?;
-            answer(node.leave_pool(&id).await)
-        }
-        "block_pool" => {
-            let PoolId { id } = parse(args)?;
-            answer(node.block_pool(&id).await)
-        }
-        "start_local_pool" => answer(node.start_local_pool().await),
-        "get_settings" => value(node.settings()),
-        "set_settings" => {
-            let NewSettings { settings } = parse(args)?;
+        Command::LeavePool { id } => answer(node.leave_pool(&id).await),
+        Command::BlockPool { id } => answer(node.block_pool(&id).await),
+        Command::StartLocalPool {} => answer(node.start_local_pool().await),
+        Command::GetSettings {} => value(node.settings()),
+        Command::SetSettings { settings } => {
             let saved = node.set_settings(settings).map_err(|e| e.to_string())?;
             autostart::apply(saved.start_at_login);
             value(saved)
         }
-        "open_logs_folder" => answer(
+        Command::OpenLogsFolder {} => answer(
             open::that_detached(&state.logs_dir)
                 .map_err(|error| format!("cannot open {}: {error}", state.logs_dir.display())),
         ),
-        _ => Err(format!("there is no command \"{command}\"")),
     }
 }
 
@@ -95,60 +113,47 @@ fn value<T: serde::Serialize>(value: T) -> Reply {
     serde_json::to_value(value).map_err(|error| format!("cannot send the answer: {error}"))
 }
 
-fn parse<T: DeserializeOwned>(args: Value) -> Result<T, String> {
-    // A command without arguments may come with `null` rather than `{}`.
-    let args = if args.is_null() {
-        Value::Object(Default::default())
-    } else {
-        args
-    };
-    serde_json::from_value(args).map_err(|error| format!("bad arguments: {error}"))
-}
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
 
-#[derive(Deserialize)]
-struct On {
-    on: bool,
-}
+    use super::*;
 
-#[derive(Deserialize)]
-struct Minutes {
-    minutes: u64,
-}
+    #[test]
+    fn a_command_is_its_name_and_typed_arguments() {
+        assert_eq!(
+            Command::parse("snooze", json!({ "minutes": 60 })),
+            Ok(Command::Snooze { minutes: 60 })
+        );
+        assert_eq!(
+            Command::parse("join_pool", json!({ "ticket": "t", "name": null })),
+            Ok(Command::JoinPool {
+                ticket: "t".into(),
+                name: None
+            })
+        );
+        // Tauri sends `{}` for a command without arguments; a hand-made call may send `null`.
+        assert_eq!(
+            Command::parse("get_status", Value::Null),
+            Ok(Command::GetStatus {})
+        );
+        assert_eq!(
+            Command::parse("get_earnings", json!({ "range": "7d" })),
+            Ok(Command::GetEarnings { range: Range::Week })
+        );
+    }
 
-#[derive(Deserialize)]
-struct ForRange {
-    range: Range,
-}
-
-#[derive(Deserialize)]
-struct Export {
-    name: String,
-    contents: String,
-}
-
-#[derive(Deserialize)]
-struct Adapter {
-    adapter: String,
-}
-
-#[derive(Deserialize)]
-struct GpuShared {
-    adapter: String,
-    shared: bool,
-}
-
-#[derive(Deserialize)]
-struct Join {
-    ticket: String,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PoolId {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct NewSettings {
-    settings: Settings,
+    #[test]
+    fn every_listed_name_is_a_command() {
+        for name in COMMANDS {
+            let error = Command::parse(name, json!({})).err().unwrap_or_default();
+            assert!(!error.contains("no command"), "{name}: {error}");
+        }
+        assert_eq!(
+            Command::parse("format_disk", json!({})),
+            Err("there is no command \"format_disk\"".into())
+        );
+        let bad = Command::parse("snooze", json!({ "minutes": "soon" })).unwrap_err();
+        assert!(bad.starts_with("bad arguments"), "{bad}");
+    }
 }

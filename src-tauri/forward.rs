@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use idlegrid::node::{NodeEvent, Status};
-use serde::Serialize;
+use idlegrid::node::{NodeEvent, Status, WindowEvent};
+use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use crate::calls::AppState;
@@ -27,7 +27,7 @@ pub fn spawn(state: &Arc<AppState>, tray: impl Fn(Status) + Send + 'static) {
 async fn status(state: Arc<AppState>, mut updates: watch::Receiver<Status>, tray: impl Fn(Status)) {
     loop {
         let status = updates.borrow_and_update().clone();
-        to_window(&state, "status", &status);
+        to_window(&state, || WindowEvent::Status(status.clone()));
         tray(status);
         // Changes during the pause are folded into the next one.
         tokio::time::sleep(STATUS_INTERVAL).await;
@@ -40,11 +40,11 @@ async fn status(state: Arc<AppState>, mut updates: watch::Receiver<Status>, tray
 async fn events(state: Arc<AppState>, mut events: broadcast::Receiver<NodeEvent>) {
     loop {
         match events.recv().await {
-            Ok(NodeEvent::Earned(earned)) => to_window(&state, "earned", &earned),
-            Ok(NodeEvent::Paid(payout)) => to_window(&state, "paid", &payout),
-            Ok(NodeEvent::Problem(problem)) => to_window(&state, "problem", &problem),
-            Ok(NodeEvent::Checked(check)) => to_window(&state, "checked", &check),
-            Ok(NodeEvent::Pools(pools)) => to_window(&state, "pools", &pools),
+            Ok(NodeEvent::Earned(earned)) => to_window(&state, || WindowEvent::Earned(earned)),
+            Ok(NodeEvent::Paid(payout)) => to_window(&state, || WindowEvent::Paid(payout)),
+            Ok(NodeEvent::Problem(problem)) => to_window(&state, || WindowEvent::Problem(problem)),
+            Ok(NodeEvent::Checked(check)) => to_window(&state, || WindowEvent::Checked(check)),
+            Ok(NodeEvent::Pools(pools)) => to_window(&state, || WindowEvent::Pools(pools)),
             Ok(NodeEvent::Notice { title, body }) => notify(title, body),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "fell behind the node's events");
@@ -61,7 +61,7 @@ async fn hardware(state: Arc<AppState>, mut open: watch::Receiver<bool>) {
         }
         while *open.borrow_and_update() {
             match state.node.hardware().await {
-                Ok(hardware) => to_window(&state, "hardware", &hardware),
+                Ok(hardware) => to_window(&state, || WindowEvent::Hardware(hardware)),
                 Err(error) => tracing::warn!(%error, "cannot read the hardware"),
             }
             tokio::select! {
@@ -72,17 +72,21 @@ async fn hardware(state: Arc<AppState>, mut open: watch::Receiver<bool>) {
     }
 }
 
-fn to_window<T: Serialize>(state: &AppState, name: &str, payload: &T) {
-    // Most of the day no window is open: nothing to serialize for.
+fn to_window(state: &AppState, event: impl FnOnce() -> WindowEvent) {
+    // Most of the day no window is open: nothing to make or serialize.
     if !*state.windows.open.borrow() {
         return;
     }
-    match serde_json::to_value(payload) {
-        Ok(payload) => {
-            let name = name.to_owned();
-            state.windows.send(ToWindow::Event { name, payload });
-        }
-        Err(error) => tracing::warn!(%error, name, "cannot send an event to the window"),
+    // The link carries the event's name beside its payload, as the window emits them.
+    match serde_json::to_value(event()) {
+        Ok(Value::Object(mut event)) => match (event.remove("name"), event.remove("payload")) {
+            (Some(Value::String(name)), Some(payload)) => {
+                state.windows.send(ToWindow::Event { name, payload });
+            }
+            _ => tracing::warn!("an event without its name or payload"),
+        },
+        Ok(_) => tracing::warn!("an event that is not an object"),
+        Err(error) => tracing::warn!(%error, "cannot send an event to the window"),
     }
 }
 

@@ -430,7 +430,7 @@ fn unknown_commands_and_bad_arguments_are_one_line_errors() {
 
 #[test]
 fn every_command_is_answered_and_granted() {
-    // build.rs declares the same list (it includes src-tauri/command_names.rs).
+    // build.rs declares the same list (it includes the table of src-tauri/commands.rs).
     let mut h = harness();
     let capability: Value = serde_json::from_str(
         &std::fs::read_to_string(

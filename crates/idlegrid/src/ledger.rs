@@ -199,6 +199,16 @@ pub struct UnpaidWork {
     pub at_ms: u64,
 }
 
+/// What one write added to the ledger, as [`Ledger::earnings`] lists it: the news a provider tells
+/// whoever shows its earnings, the moment it stores a statement, so nobody polls the file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LedgerNews {
+    Receipt(ReceiptEntry),
+    Payout(PayoutEntry),
+    Check(CheckEntry),
+    Unpaid(UnpaidWork),
+}
+
 /// `Amount` travels on the wire as its micro count; people reading the JSON want "0.0005".
 fn decimal<S: Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(amount)
@@ -407,7 +417,7 @@ impl Ledger {
     }
 
     /// Work that earned nothing: rejected by a quorum, timed out, given back. For the app's "unpaid
-    /// work" list. Recording the same event twice keeps one entry.
+    /// work" list. Recording the same event twice keeps one entry; the entry is returned when new.
     pub fn record_unpaid(
         &mut self,
         pool: &PublicKey,
@@ -415,8 +425,8 @@ impl Ledger {
         job_name: &str,
         reason: &str,
         at_ms: u64,
-    ) -> Result<(), LedgerError> {
-        self.conn.execute(
+    ) -> Result<Option<UnpaidWork>, LedgerError> {
+        let added = self.conn.execute(
             "INSERT OR IGNORE INTO unpaid_work (pool, job, job_name, reason, at_ms, recorded_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -428,7 +438,35 @@ impl Ledger {
                 to_sql(now_ms(), "clock")?,
             ],
         )?;
-        Ok(())
+        if added == 0 {
+            return Ok(None);
+        }
+        let rowid = self.conn.last_insert_rowid();
+        let sql = format!("SELECT {UNPAID_COLUMNS} FROM unpaid_work WHERE rowid = ?1");
+        self.conn
+            .query_row_and_then(&sql, [rowid], unpaid_from_row)
+            .map(Some)
+    }
+
+    /// The receipt stored under `id`.
+    pub fn receipt(&self, id: &str) -> Result<Option<ReceiptEntry>, LedgerError> {
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM receipts WHERE id = ?1");
+        one(&self.conn, &sql, id, receipt_from_row)
+    }
+
+    /// The payout stored under `id`, with the receipts it settled.
+    pub fn payout(&self, id: &str) -> Result<Option<PayoutEntry>, LedgerError> {
+        let mut settled = self.conn.prepare(SETTLED)?;
+        let sql = format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = ?1");
+        one(&self.conn, &sql, id, |row| {
+            payout_from_row(row, &mut settled)
+        })
+    }
+
+    /// The check stored under `id`.
+    pub fn check(&self, id: &str) -> Result<Option<CheckEntry>, LedgerError> {
+        let sql = format!("SELECT {CHECK_COLUMNS} FROM checks WHERE id = ?1");
+        one(&self.conn, &sql, id, check_from_row)
     }
 
     /// Everything in the ledger, oldest first, with the balance summed by SQLite in integers (its `SUM`
@@ -446,80 +484,29 @@ impl Ledger {
         )?;
 
         let receipts = tx
-            .prepare(
-                "SELECT id, pool, job, job_name, amount_micros, output_hash, issued_at_ms, paid_by
-                 FROM receipts ORDER BY issued_at_ms, id",
-            )?
-            .query_and_then([], |row| -> Result<ReceiptEntry, LedgerError> {
-                Ok(ReceiptEntry {
-                    id: row.get(0)?,
-                    pool: row.get(1)?,
-                    job: row.get(2)?,
-                    job_name: row.get(3)?,
-                    amount: amount_from_sql(row.get(4)?)?,
-                    output_hash: row.get(5)?,
-                    issued_at_ms: from_sql(row.get(6)?, "receipt time")?,
-                    paid_by: row.get(7)?,
-                    signature_verified: true,
-                })
-            })?
+            .prepare(&format!(
+                "SELECT {RECEIPT_COLUMNS} FROM receipts ORDER BY issued_at_ms, id"
+            ))?
+            .query_and_then([], receipt_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-
-        let mut settled =
-            tx.prepare("SELECT id FROM receipts WHERE paid_by = ?1 ORDER BY issued_at_ms, id")?;
+        let mut settled = tx.prepare(SETTLED)?;
         let payouts = tx
-            .prepare(
-                "SELECT id, pool, amount_micros, rail, reference, issued_at_ms
-                 FROM payouts ORDER BY issued_at_ms, id",
-            )?
-            .query_and_then([], |row| -> Result<PayoutEntry, LedgerError> {
-                let id: String = row.get(0)?;
-                let receipts = settled
-                    .query_map([&id], |row| row.get(0))?
-                    .collect::<Result<Vec<String>, _>>()?;
-                Ok(PayoutEntry {
-                    receipt_count: receipts.len(),
-                    receipts,
-                    id,
-                    pool: row.get(1)?,
-                    amount: amount_from_sql(row.get(2)?)?,
-                    rail: row.get(3)?,
-                    reference: row.get(4)?,
-                    issued_at_ms: from_sql(row.get(5)?, "payout time")?,
-                })
-            })?
+            .prepare(&format!(
+                "SELECT {PAYOUT_COLUMNS} FROM payouts ORDER BY issued_at_ms, id"
+            ))?
+            .query_and_then([], |row| payout_from_row(row, &mut settled))?
             .collect::<Result<Vec<_>, _>>()?;
-
         let unpaid_work = tx
-            .prepare(
-                "SELECT pool, job, job_name, reason, at_ms FROM unpaid_work ORDER BY at_ms, rowid",
-            )?
-            .query_and_then([], |row| -> Result<UnpaidWork, LedgerError> {
-                Ok(UnpaidWork {
-                    pool: row.get(0)?,
-                    job: row.get(1)?,
-                    job_name: row.get(2)?,
-                    reason: row.get(3)?,
-                    at_ms: from_sql(row.get(4)?, "time of the unpaid work")?,
-                })
-            })?
+            .prepare(&format!(
+                "SELECT {UNPAID_COLUMNS} FROM unpaid_work ORDER BY at_ms, rowid"
+            ))?
+            .query_and_then([], unpaid_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-
         let checks = tx
-            .prepare(
-                "SELECT id, pool, job, job_name, passed, issued_at_ms FROM checks
-                 ORDER BY issued_at_ms, id",
-            )?
-            .query_and_then([], |row| -> Result<CheckEntry, LedgerError> {
-                Ok(CheckEntry {
-                    id: row.get(0)?,
-                    pool: row.get(1)?,
-                    job: row.get(2)?,
-                    job_name: row.get(3)?,
-                    passed: row.get(4)?,
-                    issued_at_ms: from_sql(row.get(5)?, "check time")?,
-                })
-            })?
+            .prepare(&format!(
+                "SELECT {CHECK_COLUMNS} FROM checks ORDER BY issued_at_ms, id"
+            ))?
+            .query_and_then([], check_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
 
         Ok(Earnings {
@@ -652,6 +639,83 @@ fn parse_key(text: &str) -> Result<PublicKey, LedgerError> {
 /// SQLite integers are signed; values past `i64::MAX` are refused rather than wrapped.
 fn to_sql(value: u64, what: &'static str) -> Result<i64, LedgerError> {
     i64::try_from(value).map_err(|_| LedgerError::TooLarge { what })
+}
+
+// Each entry read one way, for `earnings` and for the news of one write alike.
+const RECEIPT_COLUMNS: &str =
+    "id, pool, job, job_name, amount_micros, output_hash, issued_at_ms, paid_by";
+const PAYOUT_COLUMNS: &str = "id, pool, amount_micros, rail, reference, issued_at_ms";
+const CHECK_COLUMNS: &str = "id, pool, job, job_name, passed, issued_at_ms";
+const UNPAID_COLUMNS: &str = "pool, job, job_name, reason, at_ms";
+/// The receipts a payout settled.
+const SETTLED: &str = "SELECT id FROM receipts WHERE paid_by = ?1 ORDER BY issued_at_ms, id";
+
+/// The entry `sql` selects by `id`, if there is one.
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    id: &str,
+    read: impl FnMut(&rusqlite::Row<'_>) -> Result<T, LedgerError>,
+) -> Result<Option<T>, LedgerError> {
+    conn.prepare(sql)?
+        .query_and_then([id], read)?
+        .next()
+        .transpose()
+}
+
+fn receipt_from_row(row: &rusqlite::Row<'_>) -> Result<ReceiptEntry, LedgerError> {
+    Ok(ReceiptEntry {
+        id: row.get(0)?,
+        pool: row.get(1)?,
+        job: row.get(2)?,
+        job_name: row.get(3)?,
+        amount: amount_from_sql(row.get(4)?)?,
+        output_hash: row.get(5)?,
+        issued_at_ms: from_sql(row.get(6)?, "receipt time")?,
+        paid_by: row.get(7)?,
+        signature_verified: true,
+    })
+}
+
+fn payout_from_row(
+    row: &rusqlite::Row<'_>,
+    settled: &mut rusqlite::Statement<'_>,
+) -> Result<PayoutEntry, LedgerError> {
+    let id: String = row.get(0)?;
+    let receipts = settled
+        .query_map([&id], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(PayoutEntry {
+        receipt_count: receipts.len(),
+        receipts,
+        id,
+        pool: row.get(1)?,
+        amount: amount_from_sql(row.get(2)?)?,
+        rail: row.get(3)?,
+        reference: row.get(4)?,
+        issued_at_ms: from_sql(row.get(5)?, "payout time")?,
+    })
+}
+
+fn check_from_row(row: &rusqlite::Row<'_>) -> Result<CheckEntry, LedgerError> {
+    Ok(CheckEntry {
+        id: row.get(0)?,
+        pool: row.get(1)?,
+        job: row.get(2)?,
+        job_name: row.get(3)?,
+        passed: row.get(4)?,
+        issued_at_ms: from_sql(row.get(5)?, "check time")?,
+    })
+}
+
+fn unpaid_from_row(row: &rusqlite::Row<'_>) -> Result<UnpaidWork, LedgerError> {
+    Ok(UnpaidWork {
+        pool: row.get(0)?,
+        job: row.get(1)?,
+        job_name: row.get(2)?,
+        reason: row.get(3)?,
+        at_ms: from_sql(row.get(4)?, "time of the unpaid work")?,
+    })
 }
 
 fn from_sql(value: i64, what: &str) -> Result<u64, LedgerError> {
@@ -1361,6 +1425,52 @@ mod tests {
         assert_eq!(e.unpaid_work[0].job, Id([1; 32]).to_hex());
         assert_eq!(e.unpaid_work[0].reason, "disagreed with the quorum");
         assert_eq!(e.balance, Amount::ZERO);
+    }
+
+    #[test]
+    fn what_a_write_added_reads_back_as_earnings_lists_it() {
+        let mut s = setup();
+        let pool = s.pool.public();
+        let a = signed_receipt(&s, 1, 500);
+        s.ledger.record_receipt(&pool, &a).unwrap();
+        let payout = payout_for(&s, &[&a], 500);
+        s.ledger.record_payout(&pool, &payout).unwrap();
+        let unpaid = s
+            .ledger
+            .record_unpaid(&pool, Id([2; 32]), "collatz", "timed out", T0 + 5)
+            .unwrap();
+        let again = s
+            .ledger
+            .record_unpaid(&pool, Id([2; 32]), "collatz", "timed out", T0 + 5)
+            .unwrap();
+        let check = Signed::sign(
+            Check {
+                pool,
+                provider: s.me.public(),
+                job: Id([3; 32]),
+                job_name: "fft".into(),
+                passed: false,
+                issued_at_ms: T0 + 7,
+            },
+            &s.pool,
+        );
+        s.ledger.record_check(&pool, &check).unwrap();
+        let e = s.ledger.earnings().unwrap();
+        assert_eq!(
+            s.ledger.check(&check.id().to_hex()).unwrap().as_ref(),
+            e.checks.first()
+        );
+        assert_eq!(
+            s.ledger.receipt(&a.id().to_hex()).unwrap().as_ref(),
+            e.receipts.first()
+        );
+        let read = s.ledger.payout(&payout.id().to_hex()).unwrap();
+        assert_eq!(read.as_ref(), e.payouts.first());
+        assert_eq!(read.unwrap().receipts, vec![a.id().to_hex()]);
+        assert_eq!(unpaid.as_ref(), e.unpaid_work.first());
+        // Noted twice, it is news once.
+        assert_eq!(again, None);
+        assert_eq!(s.ledger.receipt("no such id").unwrap(), None);
     }
 
     #[test]

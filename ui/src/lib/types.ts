@@ -1,230 +1,346 @@
-// The types of docs/desktop-ipc.md, mirrored by serde structs in src-tauri/. Keys are snake_case
-// because that is what the engine serializes; keep this file in step with that document.
+// Written by crates/idlegrid/src/node/typescript.rs from the Rust types the app sends (the views of
+// docs/desktop-ipc.md); do not edit. `IDLEGRID_WRITE_TYPES=1 cargo test -p idlegrid --lib typescript`
+// writes it again, and that test fails while this file is not what the types make.
 
-/** A decimal string in the pool's currency, shown exactly as given ("0.000500"). */
+/** A decimal string in the pool's currency, shown exactly as given ("0.0005"). */
 export type Amount = string;
 
 export type StateKind = "off" | "connecting" | "waiting" | "working" | "paused" | "error";
 
-export interface Status {
-  kind: StateKind;
-  /** The sentence to show: "Working: matmul", "Paused: you are using the computer". */
-  reason: string;
-  since_ms: number;
-  /** The "Share when idle" toggle (preferences.mode != "off"). */
-  sharing: boolean;
-  snoozed_until_ms: number | null;
-  /** Set while kind == "working". */
-  job: JobNow | null;
-  /** Earnings over the last hour. */
-  rate_per_hour: Amount;
-  /** Earned since local midnight. */
-  today: Amount;
-  /** Receipts not yet paid out. */
-  balance: Amount;
-}
+/**
+ * The one line the tray, the overview and the logs agree on.
+ */
+export type Status = {
+  kind: StateKind,
+  /**
+   * The sentence to show: "Working: matmul", "Paused: you are using the computer".
+   */
+  reason: string,
+  since_ms: number,
+  /**
+   * The "Share when idle" toggle: the mode is not Off.
+   */
+  sharing: boolean,
+  snoozed_until_ms: number | null,
+  /**
+   * Set while `kind` is working.
+   */
+  job: JobNow | null,
+  /**
+   * Earnings over the last hour.
+   */
+  rate_per_hour: Amount,
+  /**
+   * Earned since local midnight.
+   */
+  today: Amount,
+  /**
+   * Receipts not yet paid out.
+   */
+  balance: Amount,
+};
 
+/**
+ * How hard to work while running.
+ */
 export type Pace = "full" | "gentle";
 
-export interface JobNow {
-  pool_id: string;
-  pool_name: string;
-  job: string;
-  /** 0..1 (passes done / passes). */
-  progress: number;
-  gpu_ms: number;
-  pace: Pace;
-}
+export type JobNow = {
+  pool_id: string,
+  pool_name: string,
+  /**
+   * The job's name.
+   */
+  job: string,
+  /**
+   * Passes done over passes, 0 to 1; 0 while the provider does not report passes.
+   */
+  progress: number,
+  /**
+   * Time the job has run so far.
+   */
+  gpu_ms: number,
+  pace: Pace,
+};
 
 export type Range = "24h" | "7d" | "30d";
 
-export interface EarningsBucket {
-  start_ms: number;
-  by_pool: Record<string, Amount>;
-}
+export type EarningsBucket = {
+  start_ms: number,
+  by_pool: { [key in string]: Amount },
+};
 
-export interface PoolTotal {
-  id: string;
-  name: string;
-  total: Amount;
-}
+export type PoolTotal = {
+  id: string,
+  name: string,
+  total: Amount,
+};
 
-export interface EarningsView {
-  range: Range;
-  bucket_ms: number;
-  /** Oldest first, every bucket present. */
-  buckets: EarningsBucket[];
-  /** Totals within the range. */
-  pools: PoolTotal[];
-  total: Amount;
-  /** All time. */
-  paid: Amount;
-  /** All time, unpaid. */
-  balance: Amount;
-  /** Newest first. */
-  problems: Problem[];
-  /** All time; `recent` newest first, at most 20. */
-  checks: Checks;
-}
+export type EarningsView = {
+  range: Range,
+  bucket_ms: number,
+  /**
+   * Oldest first, every bucket present; a pool that earned nothing in a bucket is left out of it.
+   */
+  buckets: Array<EarningsBucket>,
+  /**
+   * Totals within the range.
+   */
+  pools: Array<PoolTotal>,
+  /**
+   * Within the range.
+   */
+  total: Amount,
+  /**
+   * All time.
+   */
+  paid: Amount,
+  /**
+   * All time, unpaid.
+   */
+  balance: Amount,
+  /**
+   * Newest first.
+   */
+  problems: Array<Problem>,
+  /**
+   * Unpaid checks this provider ran (all time), once judged.
+   */
+  checks: Checks,
+};
 
-/** A pool's check: a job whose answer it knew, run unpaid, told to the provider once judged. */
-export interface Check {
-  at_ms: number;
-  pool_id: string;
-  pool_name: string;
-  job: string;
-  passed: boolean;
-}
+export type Check = {
+  at_ms: number,
+  pool_id: string,
+  pool_name: string,
+  job: string,
+  passed: boolean,
+};
 
-export interface Checks {
-  passed: number;
-  failed: number;
-  recent: Check[];
-}
+/**
+ * The pools' checks of this provider: jobs whose answer the pool knew, mixed in unpaid to catch
+ * wrong results, told to the provider only once judged.
+ */
+export type Checks = {
+  passed: number,
+  failed: number,
+  /**
+   * Newest first, at most a screenful.
+   */
+  recent: Array<Check>,
+};
 
 export type ProblemKind = "unpaid" | "timed_out" | "rejected" | "failed";
 
-export interface Problem {
-  at_ms: number;
-  pool_id: string;
-  pool_name: string;
-  job: string;
-  kind: ProblemKind;
-  reason: string;
-}
+export type Problem = {
+  at_ms: number,
+  pool_id: string,
+  pool_name: string,
+  job: string,
+  kind: ProblemKind,
+  reason: string,
+};
 
-export interface Payout {
-  id: string;
-  at_ms: number;
-  pool_id: string;
-  pool_name: string;
-  amount: Amount;
-  /** Receipts it settled. */
-  receipts: number;
-  signature_verified: boolean;
-  /** How it was paid ("ledger" for the demo). */
-  rail: string;
-  reference: string;
-}
+export type Payout = {
+  id: string,
+  at_ms: number,
+  pool_id: string,
+  pool_name: string,
+  amount: Amount,
+  /**
+   * Receipts it settled.
+   */
+  receipts: number,
+  /**
+   * Always true: the ledger stores only payouts whose signature it checked.
+   */
+  signature_verified: boolean,
+  /**
+   * How it was paid ("ledger" for the demo).
+   */
+  rail: string,
+  reference: string,
+};
 
-export interface Hardware {
-  gpus: Gpu[];
-  cpu: Cpu;
-  memory: Memory;
-}
+export type Hardware = {
+  gpus: Array<Gpu>,
+  cpu: Cpu,
+  memory: Memory,
+};
 
-export interface Cpu {
-  name: string;
-  cores: number;
-  usage_percent: number;
-}
+export type Cpu = {
+  name: string,
+  cores: number,
+  usage_percent: number,
+};
 
-export interface Memory {
-  total_bytes: number;
-  used_bytes: number;
-}
+export type Memory = {
+  total_bytes: number,
+  used_bytes: number,
+};
 
-export interface Gpu {
-  /** wgpu's adapter name; the key for share switches and benchmarks. */
-  adapter: string;
-  backend: string;
-  device_type: string;
-  vram_bytes: number | null;
-  usage_percent: number | null;
-  temperature_c: number | null;
-  shared: boolean;
-  /** Last benchmark, kept across runs. */
-  score: Score | null;
-}
+export type Gpu = {
+  /**
+   * wgpu's adapter name; the key for share switches and benchmarks.
+   */
+  adapter: string,
+  backend: string,
+  device_type: string,
+  vram_bytes: number | null,
+  usage_percent: number | null,
+  temperature_c: number | null,
+  shared: boolean,
+  /**
+   * Last benchmark, kept across runs.
+   */
+  score: Score | null,
+};
 
-export interface Score {
-  matmul_gflops: number;
-  copy_gbps: number;
-  measured_at_ms: number;
-}
+export type Score = {
+  matmul_gflops: number,
+  copy_gbps: number,
+  measured_at_ms: number,
+};
 
 export type PoolState = "connected" | "connecting" | "unreachable" | "blocked";
 
-export interface Pool {
-  id: string;
-  name: string;
-  ticket: string;
-  /** The in-process demo pool. */
-  local: boolean;
-  blocked: boolean;
-  state: PoolState;
-  /** Set when unreachable. */
-  error: string | null;
-  earned_total: Amount;
-  earned_today: Amount;
-  joined_at_ms: number;
-}
+export type Pool = {
+  id: string,
+  name: string,
+  ticket: string,
+  /**
+   * The in-process demo pool.
+   */
+  local: boolean,
+  blocked: boolean,
+  state: PoolState,
+  /**
+   * Set when unreachable.
+   */
+  error: string | null,
+  earned_total: Amount,
+  earned_today: Amount,
+  joined_at_ms: number,
+};
 
-export interface Notices {
-  payouts: boolean;
-  about_to_start: boolean;
-}
+export type Notices = {
+  payouts: boolean,
+  about_to_start: boolean,
+};
 
-export interface Settings {
-  preferences: Preferences;
-  start_at_login: boolean;
-  notices: Notices;
-}
+/**
+ * Everything the settings page edits. Unknown or missing fields take their defaults, so settings saved
+ * by an older app still load.
+ */
+export type Settings = {
+  preferences: Preferences,
+  start_at_login: boolean,
+  notices: Notices,
+};
 
 export type Mode = "off" | "when_idle" | "always";
 
-/** A span of the week: `start_minute`..`end_minute` after local midnight on each of `days`
- * (0 = Monday). An end at or before the start runs past midnight into the next day. */
-export interface ScheduleWindow {
-  days: number[];
-  start_minute: number;
-  end_minute: number;
-}
+/**
+ * From `start` to `end` (minutes after local midnight) on each of `days` (0 = Monday … 6 = Sunday).
+ * An `end` at or before `start` runs past midnight into the next day.
+ */
+export type ScheduleWindow = {
+  days: Array<number>,
+  start_minute: number,
+  end_minute: number,
+};
 
-export interface Schedule {
-  windows: ScheduleWindow[];
-}
+/**
+ * Hours in the week when sharing is allowed, in local time.
+ */
+export type Schedule = {
+  windows: Array<ScheduleWindow>,
+};
 
-export interface GpuRule {
-  adapter: string;
-  share: boolean;
-  while_active: boolean;
-}
+/**
+ * One GPU's switches.
+ */
+export type GpuRule = {
+  /**
+   * The adapter's name as wgpu reports it.
+   */
+  adapter: string,
+  /**
+   * False: this GPU never works for a pool.
+   */
+  share: boolean,
+  /**
+   * True: this GPU works even while the person uses the computer (a headless second GPU).
+   */
+  while_active: boolean,
+};
 
-/** The engine's idle::Preferences as serde writes it (crates/idlegrid/src/idle/policy.rs). */
-export interface Preferences {
-  mode: Mode;
-  snoozed_until_ms: number | null;
-  /** Seconds. */
-  idle_after: number;
-  max_other_cpu_percent: number | null;
-  run_on_battery: boolean;
-  /** Null: any time. */
-  schedule: Schedule | null;
-  exclusive_programs: string[];
-  max_gpu_temperature_c: number | null;
-  max_other_gpu_percent: number | null;
-  keep_running_when_active: boolean;
-  gpus: GpuRule[];
-}
+/**
+ * What the person chose. Serialized by the app; every field has a default so older files still load.
+ */
+export type Preferences = {
+  mode: Mode,
+  /**
+   * "Pause for 1 hour": no work until this time (Unix ms), then back to `mode`. Kept apart from the
+   * mode so a snooze ending returns to what the person had chosen.
+   */
+  snoozed_until_ms: number | null,
+  /**
+   * No keyboard or mouse input for this long counts as away (BOINC: 3 minutes).
+   */
+  idle_after: number,
+  /**
+   * Pause while other programs use more than this share of the CPU (BOINC: 25 %).
+   */
+  max_other_cpu_percent: number | null,
+  run_on_battery: boolean,
+  /**
+   * Share only inside these hours; `None` for any time.
+   */
+  schedule: Schedule | null,
+  /**
+   * Programs that must run alone (games, renderers), matched against process names.
+   */
+  exclusive_programs: Array<string>,
+  max_gpu_temperature_c: number | null,
+  /**
+   * Pause while other programs use more than this share of the GPU (games, video).
+   */
+  max_other_gpu_percent: number | null,
+  /**
+   * "Keep running when I return": work started while away goes on, gently, instead of stopping.
+   */
+  keep_running_when_active: boolean,
+  /**
+   * Per-GPU switches; a GPU not listed is shared under the rules above.
+   */
+  gpus: Array<GpuRule>,
+};
 
-/** Payload of the `earned` event: a verified receipt arrived. */
-export interface Earned {
-  pool_id: string;
-  job: string;
-  amount: Amount;
-  at_ms: number;
-}
+/**
+ * A verified receipt that just arrived.
+ */
+export type Earned = {
+  pool_id: string,
+  job: string,
+  amount: Amount,
+  at_ms: number,
+};
+
+/**
+ * The events of docs/desktop-ipc.md, each under the name the window listens for, with its payload.
+ * The app sends only these, so a name cannot be misspelt on one side alone.
+ */
+export type WindowEvent =
+  | { "name": "status", "payload": Status }
+  | { "name": "earned", "payload": Earned }
+  | { "name": "paid", "payload": Payout }
+  | { "name": "problem", "payload": Problem }
+  | { "name": "checked", "payload": Check }
+  | { "name": "pools", "payload": Array<Pool> }
+  | { "name": "hardware", "payload": Hardware };
 
 /** Every event the app pushes, by name, with its payload. */
-export interface EventPayloads {
-  status: Status;
-  earned: Earned;
-  paid: Payout;
-  problem: Problem;
-  checked: Check;
-  pools: Pool[];
-  hardware: Hardware;
-}
+export type EventPayloads = { [E in WindowEvent as E["name"]]: E["payload"] };
 
 export type EventName = keyof EventPayloads;

@@ -22,6 +22,7 @@ pub const TEMPERATURE_BAND: f32 = 5.0;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum Mode {
     /// Never share.
     Off,
@@ -36,6 +37,7 @@ pub enum Mode {
 /// What the person chose. Serialized by the app; every field has a default so older files still load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Preferences {
     pub mode: Mode,
     /// "Pause for 1 hour": no work until this time (Unix ms), then back to `mode`. Kept apart from the
@@ -43,6 +45,7 @@ pub struct Preferences {
     pub snoozed_until_ms: Option<u64>,
     /// No keyboard or mouse input for this long counts as away (BOINC: 3 minutes).
     #[serde(with = "seconds")]
+    #[cfg_attr(test, ts(type = "number"))]
     pub idle_after: Duration,
     /// Pause while other programs use more than this share of the CPU (BOINC: 25 %).
     pub max_other_cpu_percent: Option<f32>,
@@ -86,6 +89,7 @@ impl Preferences {
 
 /// One GPU's switches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct GpuRule {
     /// The adapter's name as wgpu reports it.
     pub adapter: String,
@@ -97,6 +101,7 @@ pub struct GpuRule {
 
 /// Hours in the week when sharing is allowed, in local time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Schedule {
     pub windows: Vec<Window>,
 }
@@ -104,6 +109,8 @@ pub struct Schedule {
 /// From `start` to `end` (minutes after local midnight) on each of `days` (0 = Monday … 6 = Sunday).
 /// An `end` at or before `start` runs past midnight into the next day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "ScheduleWindow"))]
 pub struct Window {
     pub days: Vec<u8>,
     pub start_minute: u16,
@@ -183,6 +190,7 @@ impl Now {
 /// How hard to work while running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum Pace {
     Full,
     /// The person came back and asked to keep running: leave the GPU idle half of the time.

@@ -90,9 +90,8 @@ impl Node {
         earnings::payouts(&self.ledger_snapshot(), &self.pool_names())
     }
 
-    /// The latest ledger, with anything new published first.
+    /// The ledger as the providers last told of it.
     fn ledger_snapshot(&self) -> std::sync::Arc<crate::ledger::Earnings> {
-        self.publish_ledger_changes();
         lock(&self.inner.ledger).snapshot()
     }
 
@@ -324,6 +323,7 @@ impl Node {
             config: self.provider_config(),
             verdicts,
             wake: std::sync::Arc::clone(&self.inner.wake),
+            news: self.inner.news.clone(),
         };
         let membership = PoolMembership::start(record, start).await?;
         lock(&self.inner.failed).remove(&record.id);

@@ -4,21 +4,25 @@
 //! A [`Node`] owns this machine's identity, its `node.db` (joined pools, settings, benchmark scores),
 //! the provider's ledger, one idle monitor, and one provider per joined pool, all following the
 //! monitor's verdicts (the demo pool follows an "always" version of them). It publishes a [`Status`]
-//! on a `watch` and the discrete happenings ([`NodeEvent`]: earned, paid, problem, pools, notices) on a
-//! `broadcast`; the app forwards both to the window as Tauri events.
+//! on a `watch` and the discrete happenings ([`NodeEvent`]: earned, paid, problem, checked, pools,
+//! notices) on a `broadcast`; the app forwards both to the window as Tauri events. The providers tell
+//! the node what they store in the ledger ([`LedgerNews`], on a channel) as they store it; that news
+//! becomes the `earned`, `paid`, `problem` and `checked` events.
 //!
 //! The views are pure functions (`earnings`, `status`, `settings`) of a ledger snapshot and the
-//! providers' states; I/O stays here and in `store`, `ledger_watch`, `pools`, `local_pool`.
+//! providers' states; I/O stays here and in `store`, `ledger_view`, `pools`, `local_pool`.
 
 mod earnings;
 mod export;
 mod hardware;
-mod ledger_watch;
+mod ledger_view;
 mod local_pool;
 mod pools;
 mod settings;
 mod status;
 mod store;
+#[cfg(test)]
+mod typescript;
 pub mod views;
 
 use std::collections::BTreeMap;
@@ -27,14 +31,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iroh::SecretKey;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::gpu::AdapterChoice;
 use crate::identity::{Identity, IdentityError, KeyStore};
 use crate::idle::{self, HostSignals, IdleMonitor, MonitorConfig, Now, SystemSignals, Verdict};
 use crate::job::JobError;
-use crate::ledger::LedgerError;
+use crate::ledger::{LedgerError, LedgerNews};
 use crate::provider::{ProviderConfig, ProviderError};
 use crate::statement::now_ms;
 use crate::sync::lock;
@@ -47,7 +51,7 @@ pub use store::PoolRecord;
 pub use views::*;
 
 use hardware::HardwareSampler;
-use ledger_watch::{Changes, LedgerWatch};
+use ledger_view::LedgerView;
 use local_pool::LocalPool;
 use pools::PoolMembership;
 use store::NodeStore;
@@ -55,7 +59,7 @@ use store::NodeStore;
 /// How long joining waits for a pool to answer.
 pub const REACH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The status is recomputed at least this often (the rate over the last hour slides, a job's time
-/// grows), and the ledger looked at for new statements.
+/// grows).
 const TICK: Duration = Duration::from_secs(1);
 const SETTINGS_KEY: &str = "settings";
 /// The mode to come back to when sharing is turned on again.
@@ -176,7 +180,9 @@ struct Inner {
     store: Mutex<NodeStore>,
     /// node.db's pools, kept in memory: the status reads them every tick.
     records: Mutex<Vec<PoolRecord>>,
-    ledger: Mutex<LedgerWatch>,
+    ledger: Mutex<LedgerView>,
+    /// Handed to every provider, which tells it what it stores in the ledger.
+    news: mpsc::UnboundedSender<LedgerNews>,
     monitor: IdleMonitor,
     /// The demo pool's verdicts: the monitor's, as in mode Always.
     local_verdicts: watch::Receiver<Verdict>,
@@ -206,7 +212,7 @@ impl Node {
         let store = NodeStore::open(&data_dir.join("node.db"))?;
         let settings = load_settings(&store)?;
         let records = store.pools()?;
-        let ledger = LedgerWatch::open(&data_dir.join("ledger.sqlite"), identity.public())?;
+        let ledger = LedgerView::open(&data_dir.join("ledger.sqlite"), identity.public())?;
         let adapter = adapter_name(&options.adapter, &options.runner).await;
         let input = options.detect_input.then(detect_input).flatten();
         let system = options
@@ -222,6 +228,7 @@ impl Node {
             watch::channel(always_verdict(&monitor.verdicts().borrow()));
         let follow = tokio::spawn(follow_always(monitor.verdicts(), local_tx));
         let status = status::starting(&settings.preferences, now_ms());
+        let (news, news_rx) = mpsc::unbounded_channel();
         let inner = Inner {
             data_dir,
             key: identity.secret_key().clone(),
@@ -235,6 +242,7 @@ impl Node {
             store: Mutex::new(store),
             records: Mutex::new(records),
             ledger: Mutex::new(ledger),
+            news,
             monitor,
             local_verdicts,
             settings: Mutex::new(settings),
@@ -253,6 +261,8 @@ impl Node {
         let node = Node {
             inner: Arc::new(inner),
         };
+        let follow_news = tokio::spawn(follow_news(node.clone(), news_rx));
+        lock(&node.inner.tasks).push(follow_news);
         node.resume_memberships().await;
         node.refresh();
         let supervisor = tokio::spawn(supervise(node.clone()));
@@ -382,37 +392,38 @@ async fn supervise(node: Node) {
     }
 }
 
+/// Publishes what the providers store, as they tell of it: a batch at a time when several writes
+/// come together (a pool's reply carries receipts and payouts at once).
+async fn follow_news(node: Node, mut news: mpsc::UnboundedReceiver<LedgerNews>) {
+    let mut batch = Vec::new();
+    // The node holds a sender itself, so this ends only when its tasks are stopped.
+    while news.recv_many(&mut batch, usize::MAX).await > 0 {
+        node.publish_news(std::mem::take(&mut batch));
+    }
+}
+
 impl Node {
-    /// Looks at the ledger and the providers, and publishes what changed.
+    /// Looks at the providers, and publishes what changed.
     fn refresh(&self) {
-        self.publish_ledger_changes();
         self.publish_status();
         self.publish_pool_states();
     }
 
-    /// Publishes what arrived in the ledger; true when something did.
-    fn publish_ledger_changes(&self) -> bool {
-        let changes = match lock(&self.inner.ledger).refresh() {
-            Ok(changes) => changes,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the ledger");
-                return false;
-            }
-        };
-        if changes.is_empty() {
-            return false;
+    /// Publishes what the providers just stored in the ledger.
+    fn publish_news(&self, news: Vec<LedgerNews>) {
+        if let Err(error) = lock(&self.inner.ledger).reload() {
+            tracing::warn!(%error, "cannot read the ledger");
         }
         let names = self.pool_names();
         let notices = lock(&self.inner.settings).notices.clone();
         // The status's money first: whoever hears "earned" and asks for the status sees it counted.
         self.publish_status();
-        for event in ledger_events(changes, &names, &notices) {
+        for event in ledger_events(news, &names, &notices) {
             // No receivers (no window, no tray yet) is not an error.
             let _ = self.inner.events.send(event);
         }
         // Each pool's earnings are in its view.
         let _ = self.inner.events.send(NodeEvent::Pools(self.pools()));
-        true
     }
 
     fn publish_status(&self) {
@@ -526,42 +537,44 @@ impl Node {
     }
 }
 
-/// The events for what arrived in the ledger: one per receipt, payout (with a notice when the person
-/// wants one), problem and check.
-fn ledger_events(changes: Changes, names: &PoolNames, notices: &Notices) -> Vec<NodeEvent> {
+/// The events for what the providers stored: one per receipt, payout (with a notice when the person
+/// wants one), problem and check, in the order they were stored.
+fn ledger_events(news: Vec<LedgerNews>, names: &PoolNames, notices: &Notices) -> Vec<NodeEvent> {
     let mut events = Vec::new();
-    for receipt in changes.receipts {
-        events.push(NodeEvent::Earned(Earned {
-            pool_id: receipt.pool,
-            job: receipt.job_name,
-            amount: receipt.amount,
-            at_ms: receipt.issued_at_ms,
-        }));
-    }
-    for payout in changes
-        .payouts
-        .iter()
-        .map(|p| earnings::payout_view(p, names))
-    {
-        if notices.payouts {
-            events.push(NodeEvent::Notice {
-                title: format!("Paid {} by pool {}", payout.amount, payout.pool_name),
-                body: format!(
-                    "{} receipt{} settled, signature verified.",
-                    payout.receipts,
-                    if payout.receipts == 1 { "" } else { "s" }
-                ),
-            });
+    for news in news {
+        match news {
+            LedgerNews::Receipt(receipt) => events.push(NodeEvent::Earned(Earned {
+                pool_id: receipt.pool,
+                job: receipt.job_name,
+                amount: receipt.amount,
+                at_ms: receipt.issued_at_ms,
+            })),
+            LedgerNews::Payout(payout) => {
+                let payout = earnings::payout_view(&payout, names);
+                if notices.payouts {
+                    events.push(NodeEvent::Notice {
+                        title: format!("Paid {} by pool {}", payout.amount, payout.pool_name),
+                        body: format!(
+                            "{} receipt{} settled, signature verified.",
+                            payout.receipts,
+                            if payout.receipts == 1 { "" } else { "s" }
+                        ),
+                    });
+                }
+                events.push(NodeEvent::Paid(payout));
+            }
+            LedgerNews::Unpaid(work) => {
+                events.push(NodeEvent::Problem(earnings::problem(&work, names)));
+            }
+            LedgerNews::Check(check) => {
+                events.push(NodeEvent::Checked(earnings::check(&check, names)));
+            }
         }
-        events.push(NodeEvent::Paid(payout));
-    }
-    for work in &changes.unpaid {
-        events.push(NodeEvent::Problem(earnings::problem(work, names)));
-    }
-    for check in &changes.checks {
-        events.push(NodeEvent::Checked(earnings::check(check, names)));
     }
     events
 }
 
 mod actions;
+
+#[cfg(test)]
+mod news_tests;

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use iroh::{EndpointAddr, SecretKey};
 use iroh_tickets::endpoint::EndpointTicket;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, list_adapters};
 use crate::idle::Verdict;
 use crate::job::JobError;
+use crate::ledger::LedgerNews;
 use crate::protocol::{self, Bind, WORK_ALPN};
 use crate::provider::{Provider, ProviderConfig, ProviderState, ProviderStatus};
 use crate::worker::{Runner, WorkerConfig, WorkerProcess, task};
@@ -149,6 +150,8 @@ pub struct Start<'a> {
     pub config: ProviderConfig,
     pub verdicts: watch::Receiver<Verdict>,
     pub wake: Arc<Notify>,
+    /// Where the provider tells what it stores in the ledger.
+    pub news: mpsc::UnboundedSender<LedgerNews>,
 }
 
 impl PoolMembership {
@@ -167,7 +170,8 @@ impl PoolMembership {
             start.data_dir,
             runner,
             start.config,
-        )?;
+        )?
+        .telling(start.news);
         let status = provider.status();
         let (stop, stop_rx) = watch::channel(false);
         let name = record.name.clone();

@@ -1,16 +1,20 @@
 //! What the window is shown: the serde types of docs/desktop-ipc.md, field for field. Amounts travel as
 //! the ledger's decimal strings ("0.0005"), times as Unix milliseconds. The app passes these through
-//! unchanged, so this file and the contract move together.
+//! unchanged, so this file and the contract move together; the window's `ui/src/lib/types.ts` is
+//! written from these types (`node::typescript`), and a test fails while it is behind them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize, Serializer};
 
+#[cfg(test)]
+use super::typescript::AmountText;
 use crate::amount::Amount;
 use crate::idle::{Pace, Preferences};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum StateKind {
     Off,
     Connecting,
@@ -22,26 +26,37 @@ pub enum StateKind {
 
 /// The one line the tray, the overview and the logs agree on.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Status {
     pub kind: StateKind,
+    /// The sentence to show: "Working: matmul", "Paused: you are using the computer".
     pub reason: String,
     pub since_ms: u64,
     /// The "Share when idle" toggle: the mode is not Off.
     pub sharing: bool,
     pub snoozed_until_ms: Option<u64>,
+    /// Set while `kind` is working.
     pub job: Option<JobNow>,
+    /// Earnings over the last hour.
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub rate_per_hour: Amount,
+    /// Earned since local midnight.
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub today: Amount,
+    /// Receipts not yet paid out.
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub balance: Amount,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct JobNow {
     pub pool_id: String,
     pub pool_name: String,
+    /// The job's name.
     pub job: String,
     /// Passes done over passes, 0 to 1; 0 while the provider does not report passes.
     pub progress: f64,
@@ -51,6 +66,7 @@ pub struct JobNow {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum Range {
     #[serde(rename = "24h")]
     Day,
@@ -61,18 +77,27 @@ pub enum Range {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct EarningsView {
     pub range: Range,
     pub bucket_ms: u64,
     /// Oldest first, every bucket present; a pool that earned nothing in a bucket is left out of it.
     pub buckets: Vec<Bucket>,
+    /// Totals within the range.
     pub pools: Vec<PoolTotal>,
+    /// Within the range.
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub total: Amount,
+    /// All time.
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub paid: Amount,
+    /// All time, unpaid.
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub balance: Amount,
+    /// Newest first.
     pub problems: Vec<Problem>,
     /// Unpaid checks this provider ran (all time), once judged.
     pub checks: ChecksView,
@@ -81,6 +106,8 @@ pub struct EarningsView {
 /// The pools' checks of this provider: jobs whose answer the pool knew, mixed in unpaid to catch
 /// wrong results, told to the provider only once judged.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "Checks"))]
 pub struct ChecksView {
     pub passed: usize,
     pub failed: usize,
@@ -89,6 +116,8 @@ pub struct ChecksView {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "Check"))]
 pub struct CheckView {
     pub at_ms: u64,
     pub pool_id: String,
@@ -98,22 +127,28 @@ pub struct CheckView {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "EarningsBucket"))]
 pub struct Bucket {
     pub start_ms: u64,
     #[serde(serialize_with = "decimal_map")]
+    #[cfg_attr(test, ts(as = "BTreeMap<String, AmountText>"))]
     pub by_pool: BTreeMap<String, Amount>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PoolTotal {
     pub id: String,
     pub name: String,
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub total: Amount,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum ProblemKind {
     Unpaid,
     TimedOut,
@@ -122,6 +157,7 @@ pub enum ProblemKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Problem {
     pub at_ms: u64,
     pub pool_id: String,
@@ -132,31 +168,61 @@ pub struct Problem {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "Payout"))]
 pub struct PayoutView {
     pub id: String,
     pub at_ms: u64,
     pub pool_id: String,
     pub pool_name: String,
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub amount: Amount,
+    /// Receipts it settled.
     pub receipts: usize,
     /// Always true: the ledger stores only payouts whose signature it checked.
     pub signature_verified: bool,
+    /// How it was paid ("ledger" for the demo).
     pub rail: String,
     pub reference: String,
 }
 
 /// A verified receipt that just arrived.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Earned {
     pub pool_id: String,
     pub job: String,
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub amount: Amount,
     pub at_ms: u64,
 }
 
+/// The events of docs/desktop-ipc.md, each under the name the window listens for, with its payload.
+/// The app sends only these, so a name cannot be misspelt on one side alone.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "name", content = "payload", rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum WindowEvent {
+    /// The state, job progress, sharing or snooze changed.
+    Status(Status),
+    /// A verified receipt arrived.
+    Earned(Earned),
+    /// A verified payout arrived.
+    Paid(PayoutView),
+    /// Work failed, timed out or was rejected.
+    Problem(Problem),
+    /// A pool judged one of its checks.
+    Checked(CheckView),
+    /// A pool was joined, left, blocked, connected or lost.
+    Pools(Vec<PoolView>),
+    /// Every 2 s while the window is open.
+    Hardware(Hardware),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Hardware {
     pub gpus: Vec<GpuView>,
     pub cpu: CpuView,
@@ -164,7 +230,10 @@ pub struct Hardware {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "Gpu"))]
 pub struct GpuView {
+    /// wgpu's adapter name; the key for share switches and benchmarks.
     pub adapter: String,
     pub backend: String,
     pub device_type: String,
@@ -172,10 +241,13 @@ pub struct GpuView {
     pub usage_percent: Option<f32>,
     pub temperature_c: Option<f32>,
     pub shared: bool,
+    /// Last benchmark, kept across runs.
     pub score: Option<Score>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "Cpu"))]
 pub struct CpuView {
     pub name: String,
     pub cores: usize,
@@ -183,12 +255,15 @@ pub struct CpuView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "Memory"))]
 pub struct MemoryView {
     pub total_bytes: u64,
     pub used_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Score {
     pub matmul_gflops: f64,
     pub copy_gbps: f64,
@@ -197,6 +272,7 @@ pub struct Score {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum PoolState {
     Connected,
     Connecting,
@@ -205,17 +281,23 @@ pub enum PoolState {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "Pool"))]
 pub struct PoolView {
     pub id: String,
     pub name: String,
     pub ticket: String,
+    /// The in-process demo pool.
     pub local: bool,
     pub blocked: bool,
     pub state: PoolState,
+    /// Set when unreachable.
     pub error: Option<String>,
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub earned_total: Amount,
     #[serde(serialize_with = "decimal")]
+    #[cfg_attr(test, ts(as = "AmountText"))]
     pub earned_today: Amount,
     pub joined_at_ms: u64,
 }
@@ -224,6 +306,7 @@ pub struct PoolView {
 /// by an older app still load.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Settings {
     pub preferences: Preferences,
     pub start_at_login: bool,
@@ -232,6 +315,7 @@ pub struct Settings {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Notices {
     pub payouts: bool,
     pub about_to_start: bool,

@@ -5,7 +5,8 @@
 //! a `watch` of the idle policy's [`Verdict`]: it asks for work only while the verdict is Run, cancels
 //! the job in flight between passes and gives its lease back the moment it turns to Pause, and drops
 //! its GPU device after a minute paused. It reconnects with backoff when the pool goes away, and
-//! publishes what it is doing as a [`ProviderStatus`].
+//! publishes what it is doing as a [`ProviderStatus`], and tells what it stored in the ledger as
+//! [`LedgerNews`] to whoever asked ([`Provider::telling`]).
 
 mod session;
 mod status;
@@ -17,11 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iroh::{EndpointAddr, SecretKey};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::idle::Verdict;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, LedgerNews};
 use crate::protocol::{self, Bind, Capabilities, ProtocolError, WORK_ALPN};
 use crate::worker::Runner;
 
@@ -76,6 +77,8 @@ pub struct Provider {
     /// Results finished while the pool was unreachable.
     undelivered: Mutex<Vec<session::Finished>>,
     status: watch::Sender<ProviderStatus>,
+    /// Who hears of each statement and unpaid job the moment it is stored.
+    news: Option<mpsc::UnboundedSender<LedgerNews>>,
 }
 
 impl Provider {
@@ -99,7 +102,29 @@ impl Provider {
             runner: Arc::new(Mutex::new(runner.into())),
             undelivered: Mutex::new(Vec::new()),
             status: watch::Sender::new(ProviderStatus::new(ProviderState::Connecting)),
+            news: None,
         })
+    }
+
+    /// Tells `news` of every receipt, payout, check and unpaid job this provider stores.
+    pub fn telling(mut self, news: mpsc::UnboundedSender<LedgerNews>) -> Provider {
+        self.news = Some(news);
+        self
+    }
+
+    /// Passes on what a write added; read only when someone listens.
+    fn tell(&self, news: impl FnOnce() -> Result<Option<LedgerNews>, LedgerError>) {
+        let Some(listener) = &self.news else {
+            return;
+        };
+        match news() {
+            // A listener gone (the node shutting down) misses nothing it could still show.
+            Ok(Some(news)) => {
+                let _ = listener.send(news);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot read back what was stored in the ledger"),
+        }
     }
 
     /// The ledger, shared with whoever shows earnings.

@@ -13,7 +13,7 @@ use super::{Provider, ProviderError, ProviderState};
 use crate::gpu::{JobOutput, RunControl};
 use crate::idle::{Pace, Reason, Verdict};
 use crate::job::{Fault, Job, JobError};
-use crate::ledger::Recorded;
+use crate::ledger::{Ledger, LedgerError, LedgerNews, Recorded};
 use crate::protocol::{
     Delivery, LeaseOffer, MAX_REPLY_FRAME, OutputHeader, ProtocolError, WorkReply, WorkRequest,
     read_bytes, read_frame, write_frame,
@@ -181,6 +181,7 @@ impl<'a> Session<'a> {
                 match recorded {
                     Ok(Recorded::New) => {
                         tracing::info!(statement = %id, "stored a signed statement from the pool");
+                        self.provider.tell(|| news_of(&ledger, &delivery));
                         Some(id)
                     }
                     Ok(Recorded::Duplicate) => Some(id),
@@ -328,8 +329,10 @@ impl<'a> Session<'a> {
 
     fn note_unpaid(&self, job: Id, name: &str, reason: &str) {
         let mut ledger = crate::sync::lock(&self.provider.ledger);
-        if let Err(error) = ledger.record_unpaid(&self.pool, job, name, reason, now_ms()) {
-            tracing::warn!(%error, "could not note unpaid work in the ledger");
+        match ledger.record_unpaid(&self.pool, job, name, reason, now_ms()) {
+            Ok(Some(work)) => self.provider.tell(|| Ok(Some(LedgerNews::Unpaid(work)))),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "could not note unpaid work in the ledger"),
         }
     }
 
@@ -439,4 +442,14 @@ fn unexpected(reply: &WorkReply) -> ProviderError {
             WorkReply::Error { .. } => "error",
         }
     )))
+}
+
+/// What `delivery`, just stored, added to the ledger, read back as the ledger lists it.
+fn news_of(ledger: &Ledger, delivery: &Delivery) -> Result<Option<LedgerNews>, LedgerError> {
+    let id = delivery.id().to_hex();
+    Ok(match delivery {
+        Delivery::Receipt(_) => ledger.receipt(&id)?.map(LedgerNews::Receipt),
+        Delivery::Payout(_) => ledger.payout(&id)?.map(LedgerNews::Payout),
+        Delivery::Check(_) => ledger.check(&id)?.map(LedgerNews::Check),
+    })
 }

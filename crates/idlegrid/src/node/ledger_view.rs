@@ -1,0 +1,35 @@
+//! The ledger as the views read it: a snapshot of what the providers stored, reloaded when one of
+//! them tells the node it stored something ([`crate::ledger::LedgerNews`]), never by looking at the
+//! file on a timer.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use iroh::PublicKey;
+
+use crate::ledger::{Earnings, Ledger};
+
+use super::NodeError;
+
+pub struct LedgerView {
+    ledger: Ledger,
+    snapshot: Arc<Earnings>,
+}
+
+impl LedgerView {
+    pub fn open(path: &Path, me: PublicKey) -> Result<LedgerView, NodeError> {
+        let ledger = Ledger::open(path, me)?;
+        let snapshot = Arc::new(ledger.earnings()?);
+        Ok(LedgerView { ledger, snapshot })
+    }
+
+    pub fn snapshot(&self) -> Arc<Earnings> {
+        Arc::clone(&self.snapshot)
+    }
+
+    /// Reads the ledger again, after a provider wrote to it.
+    pub fn reload(&mut self) -> Result<(), NodeError> {
+        self.snapshot = Arc::new(self.ledger.earnings()?);
+        Ok(())
+    }
+}
