@@ -20,7 +20,10 @@ pub enum AnvilError {
 
 /// Where `./scripts/setup` installs anvil in this checkout.
 pub fn setup_binary() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/anvil/anvil")
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2);
+    workspace
+        .unwrap_or(Path::new("."))
+        .join(".tools/anvil/anvil")
 }
 
 pub struct Anvil {
@@ -80,4 +83,36 @@ fn listening_address(output: &mut impl BufRead) -> Option<String> {
         line.strip_prefix("Listening on ")
             .map(|a| a.trim().to_owned())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_comes_from_the_listening_line_after_the_banner() {
+        let output = "                             _   _\nAvailable Accounts\n==================\n\nListening on 127.0.0.1:46741\n";
+        assert_eq!(
+            listening_address(&mut output.as_bytes()).as_deref(),
+            Some("127.0.0.1:46741")
+        );
+    }
+
+    #[test]
+    fn output_that_ends_before_listening_has_no_address() {
+        assert_eq!(
+            listening_address(&mut "error: address in use\n".as_bytes()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_missing_binary_is_one_line_naming_setup() {
+        let error = Anvil::start(Path::new("/nonexistent/.tools/anvil/anvil"), &[]).err();
+        let message = error.map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            message,
+            "anvil is not installed at /nonexistent/.tools/anvil/anvil; run ./scripts/setup"
+        );
+    }
 }
