@@ -1,0 +1,118 @@
+//! A local anvil chain as a child process: started on 127.0.0.1 on a port the system picks, and killed
+//! when dropped. Tests run against it, and so will the local pool.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnvilError {
+    #[error("anvil is not installed at {}; run ./scripts/setup", .0.display())]
+    Missing(PathBuf),
+    #[error("could not start anvil at {}: {source}", .path.display())]
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("anvil exited before it listened on a port")]
+    NoPort,
+}
+
+/// Where `./scripts/setup` installs anvil in this checkout.
+pub fn setup_binary() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2);
+    workspace
+        .unwrap_or(Path::new("."))
+        .join(".tools/anvil/anvil")
+}
+
+pub struct Anvil {
+    child: Child,
+    endpoint: String,
+}
+
+impl Anvil {
+    /// Starts the anvil at `binary` with `args` added (for example `--block-time 1`), and returns once it
+    /// listens.
+    pub fn start(binary: &Path, args: &[&str]) -> Result<Self, AnvilError> {
+        if !binary.is_file() {
+            return Err(AnvilError::Missing(binary.to_path_buf()));
+        }
+        let mut child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| AnvilError::Spawn {
+                path: binary.to_path_buf(),
+                source,
+            })?;
+        let mut stdout = BufReader::new(child.stdout.take().ok_or(AnvilError::NoPort)?);
+        let address = listening_address(&mut stdout);
+        // anvil logs every request: drain its output so a full pipe never stalls it.
+        std::thread::spawn(move || std::io::copy(&mut stdout.into_inner(), &mut std::io::sink()));
+        let Some(address) = address else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(AnvilError::NoPort);
+        };
+        Ok(Self {
+            child,
+            endpoint: format!("http://{address}"),
+        })
+    }
+
+    /// The HTTP JSON-RPC URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads anvil's start-up output up to its `Listening on ADDRESS` line.
+fn listening_address(output: &mut impl BufRead) -> Option<String> {
+    output.lines().map_while(Result::ok).find_map(|line| {
+        line.strip_prefix("Listening on ")
+            .map(|a| a.trim().to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_comes_from_the_listening_line_after_the_banner() {
+        let output = "                             _   _\nAvailable Accounts\n==================\n\nListening on 127.0.0.1:46741\n";
+        assert_eq!(
+            listening_address(&mut output.as_bytes()).as_deref(),
+            Some("127.0.0.1:46741")
+        );
+    }
+
+    #[test]
+    fn output_that_ends_before_listening_has_no_address() {
+        assert_eq!(
+            listening_address(&mut "error: address in use\n".as_bytes()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_missing_binary_is_one_line_naming_setup() {
+        let error = Anvil::start(Path::new("/nonexistent/.tools/anvil/anvil"), &[]).err();
+        let message = error.map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            message,
+            "anvil is not installed at /nonexistent/.tools/anvil/anvil; run ./scripts/setup"
+        );
+    }
+}
