@@ -4,3 +4,11 @@
 
 pub mod anvil;
 pub mod contracts;
+
+/// Makes ring the process's TLS crypto provider, before any RPC client is built. In this workspace
+/// iroh turns on reqwest's `rustls-no-provider` feature (a build unifies features across its crates),
+/// and reqwest then refuses to build even a plain-HTTP client until a provider is installed; alone,
+/// this crate's own build would not show it. Calling it again changes nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

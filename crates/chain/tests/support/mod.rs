@@ -103,6 +103,7 @@ async fn account(endpoint: &str) -> anyhow::Result<Account> {
     let address = signer.address();
     // The nonce is asked of the node for every transaction: the default cache keeps a nonce that a call
     // refused at estimation never used, and every later transaction of that key then waits forever.
+    idlegrid_chain::install_crypto_provider();
     let provider = ProviderBuilder::default()
         .with_gas_estimation()
         .with_simple_nonce_management()

@@ -195,6 +195,9 @@ struct Inner {
     changes: tokio::sync::Mutex<()>,
     hardware: Arc<Mutex<Option<HardwareSampler>>>,
     status: watch::Sender<Status>,
+    /// Held from reading the settings to sending the status made of them, so a publisher that read
+    /// them just before a change cannot send its stale status after the one made of the change.
+    publishing: Mutex<()>,
     events: broadcast::Sender<NodeEvent>,
     wake: Arc<Notify>,
     stop: watch::Sender<bool>,
@@ -252,6 +255,7 @@ impl Node {
             changes: tokio::sync::Mutex::new(()),
             hardware: Arc::new(Mutex::new(None)),
             status: watch::Sender::new(status),
+            publishing: Mutex::new(()),
             events: broadcast::channel(256).0,
             wake: Arc::new(Notify::new()),
             stop: watch::Sender::new(false),
@@ -427,6 +431,7 @@ impl Node {
     }
 
     fn publish_status(&self) {
+        let _publishing = lock(&self.inner.publishing);
         let preferences = lock(&self.inner.settings).preferences.clone();
         let verdict = self.verdict_now(&preferences);
         let local_verdict = always_verdict(&verdict);
