@@ -100,8 +100,6 @@ pub enum PoolError {
     NotYourLease(LeaseId),
     #[error("lease {lease} is {state}; its result is no longer wanted")]
     LeaseEnded { lease: LeaseId, state: String },
-    #[error("the settlement rail failed: {0}")]
-    Rail(#[from] RailError),
     #[error("a result for this job from this provider was already returned")]
     Replayed,
     #[error("the outputs do not match the job: {0}")]
