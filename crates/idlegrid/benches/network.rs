@@ -509,7 +509,7 @@ fn ask_round<'a>(
     let start = Instant::now();
     for key in keys {
         let t = Instant::now();
-        let reply = pool.ask(key, caps, 1, &[]).unwrap();
+        let reply = pool.ask(key, caps, 1, &[], None).unwrap();
         samples.push(t.elapsed());
         let WorkReply::Work { leases: l, .. } = reply else {
             panic!("no work reply")
@@ -586,6 +586,7 @@ async fn ask_over(connection: &Connection, caps: &Capabilities) -> Duration {
         capabilities: caps.clone(),
         slots: 1,
         stored: vec![],
+        binding: None,
     };
     protocol::write_frame(&mut send, &ask).await.unwrap();
     send.finish().unwrap();

@@ -133,3 +133,9 @@ mod tests {
         ));
     }
 }
+
+/// Serializes an `Amount` as people and the window read it, "0.0005", where the engine's own formats
+/// keep its micro count: `#[serde(serialize_with = "crate::amount::as_decimal")]`.
+pub fn as_decimal<S: serde::Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(amount)
+}

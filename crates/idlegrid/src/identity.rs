@@ -29,7 +29,7 @@ pub const KEY_FILE: &str = "identity.key";
 pub const KEYSTORE_ENV: &str = "IDLEGRID_KEYSTORE";
 
 const LOCK_FILE: &str = ".identity.lock";
-const KEY_LEN: usize = 32;
+pub const KEY_LEN: usize = 32;
 
 /// This machine's secret key, and where it is kept.
 #[derive(Clone, Debug)]
@@ -78,34 +78,48 @@ pub enum IdentityError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot read the identity key file {}", path.display())]
+    #[error("cannot read the {what} key file {}", path.display())]
     ReadKeyFile {
+        what: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
     #[error(
-        "the identity key file {} is malformed ({reason}); it was left untouched: restore it from a \
-         backup, or move it away to make a new identity",
+        "the {what} key file {} is malformed ({reason}); it was left untouched: restore it from a \
+         backup, or move it away to make a new {what} key",
         path.display()
     )]
-    MalformedKeyFile { path: PathBuf, reason: String },
-    #[error("cannot write the identity key file {}", path.display())]
+    MalformedKeyFile {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("cannot write the {what} key file {}", path.display())]
     WriteKeyFile {
+        what: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
     #[error(
-        "cannot read the identity from the OS keyring (service \"{KEYRING_SERVICE}\", user \
+        "cannot read the {what} key from the OS keyring (service \"{KEYRING_SERVICE}\", user \
          \"{user}\"): {cause}; unlock the keyring and try again"
     )]
-    KeyringRead { user: String, cause: KeyringError },
+    KeyringRead {
+        what: &'static str,
+        user: String,
+        cause: KeyringError,
+    },
     #[error(
         "the OS keyring entry (service \"{KEYRING_SERVICE}\", user \"{user}\") holds {len} bytes, \
-         not a {KEY_LEN}-byte identity key; it was left untouched"
+         not a {KEY_LEN}-byte {what} key; it was left untouched"
     )]
-    MalformedKeyringEntry { user: String, len: usize },
+    MalformedKeyringEntry {
+        what: &'static str,
+        user: String,
+        len: usize,
+    },
 }
 
 /// `DATA_DIR/idlegrid` (for example `~/.local/share/idlegrid`), or `./idlegrid-data` where the
@@ -116,71 +130,95 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("./idlegrid-data"))
 }
 
-impl Identity {
-    /// The identity of `data_dir`: the key in its `identity.key` if there is one, else the one in the
-    /// keyring, else a new key, saved in the keyring or (where none is reachable) in `identity.key`.
-    ///
-    /// An existing key is never replaced: a malformed file or keyring entry, or a keyring that holds
-    /// an entry but refuses to read it, is an error.
-    pub fn load_or_create(data_dir: &Path, store: &KeyStore) -> Result<Identity, IdentityError> {
-        create_private_dir(data_dir).map_err(|source| IdentityError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        // Canonical, so `--data x` and `--data ./x` are one identity and one keyring entry.
-        let data_dir = fs::canonicalize(data_dir).map_err(|source| IdentityError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        // Two processes starting at once on a new data dir must not each make a key.
-        let _lock = lock(&data_dir)?;
+/// One secret kept per data dir: its name in messages, its fallback file and keyring user, and how a
+/// new one is made. The identity is one; the provider's payout account key (secp256k1) is another.
+#[derive(Debug)]
+pub struct KeySlot {
+    pub what: &'static str,
+    pub file: &'static str,
+    /// The keyring user is `{user}:DATA_DIR`.
+    pub user: &'static str,
+    pub generate: fn() -> [u8; KEY_LEN],
+}
 
-        let key_file = data_dir.join(KEY_FILE);
-        if let Some(secret) = read_key_file(&key_file)? {
-            return Ok(Identity {
-                secret,
-                kept_in: KeptIn::File(key_file),
+/// The machine's identity (ed25519, the iroh key).
+pub const IDENTITY: KeySlot = KeySlot {
+    what: "identity",
+    file: KEY_FILE,
+    user: "identity",
+    generate: || SecretKey::generate().to_bytes(),
+};
+
+/// A 32-byte secret of `slot` for `data_dir`: the one in its file if there is one, else the one in the
+/// keyring, else a new one, saved in the keyring or (where none is reachable) in the file.
+///
+/// An existing key is never replaced: a malformed file or keyring entry, or a keyring that holds an
+/// entry but refuses to read it, is an error.
+pub fn load_or_create_key(
+    data_dir: &Path,
+    store: &KeyStore,
+    slot: &KeySlot,
+) -> Result<([u8; KEY_LEN], KeptIn), IdentityError> {
+    create_private_dir(data_dir).map_err(|source| IdentityError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    // Canonical, so `--data x` and `--data ./x` are one identity and one keyring entry.
+    let data_dir = fs::canonicalize(data_dir).map_err(|source| IdentityError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    // Two processes starting at once on a new data dir must not each make a key.
+    let _lock = lock(&data_dir)?;
+
+    let key_file = data_dir.join(slot.file);
+    if let Some(secret) = read_key_file(&key_file, slot)? {
+        return Ok((secret, KeptIn::File(key_file)));
+    }
+
+    let user = keyring_user(slot, &data_dir);
+    let entry = match open_entry(store, &user) {
+        Ok(entry) => entry,
+        Err(reason) => return create_in_file(&key_file, slot, &reason),
+    };
+    match entry.get_secret() {
+        Ok(bytes) => return Ok((key_from_keyring(&bytes, slot, &user)?, KeptIn::Keyring)),
+        Err(KeyringError::NoEntry) => {}
+        Err(KeyringError::NoDefaultStore) => {
+            return create_in_file(&key_file, slot, &KeyringError::NoDefaultStore.to_string());
+        }
+        // The entry may exist behind a locked keyring: a new key in a file would fork the identity.
+        Err(cause) => {
+            return Err(IdentityError::KeyringRead {
+                what: slot.what,
+                user,
+                cause,
             });
         }
+    }
 
-        let user = keyring_user(&data_dir);
-        let entry = match open_entry(store, &user) {
-            Ok(entry) => entry,
-            Err(reason) => return create_in_file(&key_file, &reason),
-        };
-        match entry.get_secret() {
-            Ok(bytes) => {
-                return Ok(Identity {
-                    secret: key_from_keyring(&bytes, &user)?,
-                    kept_in: KeptIn::Keyring,
-                });
-            }
-            Err(KeyringError::NoEntry) => {}
-            Err(KeyringError::NoDefaultStore) => {
-                return create_in_file(&key_file, &KeyringError::NoDefaultStore.to_string());
-            }
-            // The entry may exist behind a locked keyring: a new key in a file would fork the identity.
-            Err(cause) => return Err(IdentityError::KeyringRead { user, cause }),
+    let secret = (slot.generate)();
+    match save_in_keyring(&entry, &secret) {
+        Ok(()) => Ok((secret, KeptIn::Keyring)),
+        Err(reason) => {
+            // A store that accepted the key but gives back something else must not be left
+            // holding a key nobody uses; failing to delete it is harmless, the file wins.
+            let _ = entry.delete_credential();
+            write_key_file(&key_file, slot, &secret)?;
+            warn_kept_in_file(&key_file, slot, &reason);
+            Ok((secret, KeptIn::File(key_file)))
         }
+    }
+}
 
-        let secret = SecretKey::generate();
-        match save_in_keyring(&entry, &secret) {
-            Ok(()) => Ok(Identity {
-                secret,
-                kept_in: KeptIn::Keyring,
-            }),
-            Err(reason) => {
-                // A store that accepted the key but gives back something else must not be left
-                // holding a key nobody uses; failing to delete it is harmless, the file wins.
-                let _ = entry.delete_credential();
-                write_key_file(&key_file, &secret)?;
-                warn_kept_in_file(&key_file, &reason);
-                Ok(Identity {
-                    secret,
-                    kept_in: KeptIn::File(key_file),
-                })
-            }
-        }
+impl Identity {
+    /// The identity of `data_dir` (see [`load_or_create_key`]).
+    pub fn load_or_create(data_dir: &Path, store: &KeyStore) -> Result<Identity, IdentityError> {
+        let (bytes, kept_in) = load_or_create_key(data_dir, store, &IDENTITY)?;
+        Ok(Identity {
+            secret: SecretKey::from_bytes(&bytes),
+            kept_in,
+        })
     }
 
     pub fn secret_key(&self) -> &SecretKey {
@@ -197,8 +235,8 @@ impl Identity {
     }
 }
 
-fn keyring_user(canonical_data_dir: &Path) -> String {
-    format!("identity:{}", canonical_data_dir.display())
+fn keyring_user(slot: &KeySlot, canonical_data_dir: &Path) -> String {
+    format!("{}:{}", slot.user, canonical_data_dir.display())
 }
 
 /// The keyring entry for `user`, or why no keyring can hold it.
@@ -221,25 +259,26 @@ fn open_entry(store: &KeyStore, user: &str) -> Result<Entry, String> {
     }
 }
 
-fn key_from_keyring(bytes: &[u8], user: &str) -> Result<SecretKey, IdentityError> {
-    let bytes: &[u8; KEY_LEN] =
-        bytes
-            .try_into()
-            .map_err(|_| IdentityError::MalformedKeyringEntry {
-                user: user.to_owned(),
-                len: bytes.len(),
-            })?;
-    Ok(SecretKey::from_bytes(bytes))
+fn key_from_keyring(
+    bytes: &[u8],
+    slot: &KeySlot,
+    user: &str,
+) -> Result<[u8; KEY_LEN], IdentityError> {
+    bytes
+        .try_into()
+        .map_err(|_| IdentityError::MalformedKeyringEntry {
+            what: slot.what,
+            user: user.to_owned(),
+            len: bytes.len(),
+        })
 }
 
 /// Saves `secret` and reads it back, so a store that only pretends to keep it is caught now rather
 /// than at the next start, when the key would be gone.
-fn save_in_keyring(entry: &Entry, secret: &SecretKey) -> Result<(), String> {
-    entry
-        .set_secret(&secret.to_bytes())
-        .map_err(|e| e.to_string())?;
+fn save_in_keyring(entry: &Entry, secret: &[u8; KEY_LEN]) -> Result<(), String> {
+    entry.set_secret(secret).map_err(|e| e.to_string())?;
     match entry.get_secret() {
-        Ok(bytes) if bytes == secret.to_bytes() => Ok(()),
+        Ok(bytes) if bytes == secret => Ok(()),
         Ok(_) => Err("the keyring gave back a different key than the one saved".to_owned()),
         Err(e) => Err(format!(
             "the keyring did not give back the key just saved: {e}"
@@ -247,37 +286,41 @@ fn save_in_keyring(entry: &Entry, secret: &SecretKey) -> Result<(), String> {
     }
 }
 
-fn create_in_file(key_file: &Path, reason: &str) -> Result<Identity, IdentityError> {
-    let secret = SecretKey::generate();
-    write_key_file(key_file, &secret)?;
-    warn_kept_in_file(key_file, reason);
-    Ok(Identity {
-        secret,
-        kept_in: KeptIn::File(key_file.to_owned()),
-    })
+fn create_in_file(
+    key_file: &Path,
+    slot: &KeySlot,
+    reason: &str,
+) -> Result<([u8; KEY_LEN], KeptIn), IdentityError> {
+    let secret = (slot.generate)();
+    write_key_file(key_file, slot, &secret)?;
+    warn_kept_in_file(key_file, slot, reason);
+    Ok((secret, KeptIn::File(key_file.to_owned())))
 }
 
-fn warn_kept_in_file(key_file: &Path, reason: &str) {
+fn warn_kept_in_file(key_file: &Path, slot: &KeySlot, reason: &str) {
     tracing::warn!(
-        "no OS keyring was reachable ({reason}); this machine's identity key is in {}, readable only \
+        "no OS keyring was reachable ({reason}); this machine's {} key is in {}, readable only \
          by you",
+        slot.what,
         key_file.display()
     );
 }
 
 /// The key in `path`, or `None` if there is no such file.
-fn read_key_file(path: &Path) -> Result<Option<SecretKey>, IdentityError> {
+fn read_key_file(path: &Path, slot: &KeySlot) -> Result<Option<[u8; KEY_LEN]>, IdentityError> {
     let text = match fs::read(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
             return Err(IdentityError::ReadKeyFile {
+                what: slot.what,
                 path: path.to_owned(),
                 source,
             });
         }
     };
     let malformed = |reason: &str| IdentityError::MalformedKeyFile {
+        what: slot.what,
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
@@ -297,18 +340,19 @@ fn read_key_file(path: &Path) -> Result<Option<SecretKey>, IdentityError> {
             _ => return Err(malformed("not hex")),
         }
     }
-    warn_if_others_can_read(path);
-    Ok(Some(SecretKey::from_bytes(&bytes)))
+    warn_if_others_can_read(path, slot);
+    Ok(Some(bytes))
 }
 
 #[cfg(unix)]
-fn warn_if_others_can_read(path: &Path) {
+fn warn_if_others_can_read(path: &Path, slot: &KeySlot) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(metadata) = fs::metadata(path) {
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             tracing::warn!(
-                "the identity key file {} can be read by other users (mode {mode:o}); run: chmod 600 {}",
+                "the {} key file {} can be read by other users (mode {mode:o}); run: chmod 600 {}",
+                slot.what,
                 path.display(),
                 path.display()
             );
@@ -317,19 +361,24 @@ fn warn_if_others_can_read(path: &Path) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_others_can_read(_path: &Path) {}
+fn warn_if_others_can_read(_path: &Path, _slot: &KeySlot) {}
 
 /// Writes the key so that `path` is either absent or whole, and never readable by anyone else, not
 /// even for a moment: the temporary file is created with mode 0600, synced, then renamed.
-fn write_key_file(path: &Path, secret: &SecretKey) -> Result<(), IdentityError> {
+fn write_key_file(
+    path: &Path,
+    slot: &KeySlot,
+    secret: &[u8; KEY_LEN],
+) -> Result<(), IdentityError> {
     let error = |source| IdentityError::WriteKeyFile {
+        what: slot.what,
         path: path.to_owned(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let partial = dir.join(format!(".{KEY_FILE}.{}.partial", std::process::id()));
+    let partial = dir.join(format!(".{}.{}.partial", slot.file, std::process::id()));
     let mut text = String::with_capacity(2 * KEY_LEN + 1);
-    for byte in secret.to_bytes() {
+    for byte in secret {
         text.push_str(&format!("{byte:02x}"));
     }
     text.push('\n');
@@ -416,7 +465,7 @@ mod tests {
         let KeyStore::Store(store) = store else {
             panic!("not a store")
         };
-        let user = keyring_user(&fs::canonicalize(data_dir).unwrap());
+        let user = keyring_user(&IDENTITY, &fs::canonicalize(data_dir).unwrap());
         Entry::new_in_store(store, KEYRING_SERVICE, &user).unwrap()
     }
 

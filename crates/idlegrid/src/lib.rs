@@ -10,14 +10,18 @@
 //! ```
 
 pub mod amount;
+pub mod atomic_file;
 pub mod blobs;
 pub mod client;
+pub mod crash_point;
 pub mod gpu;
 pub mod identity;
 pub mod idle;
 pub mod job;
 pub mod ledger;
 pub mod node;
+pub mod onchain;
+pub mod payout_address;
 pub mod pool;
 pub mod protocol;
 pub mod provider;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cli::network;
+use cli::{chain, network};
 use idlegrid::gpu::{BenchReport, HardwareReport, JobOutput, OutputBuffer, RunControl};
 use idlegrid::job::{Job, JobLimits};
 use idlegrid::worker::{WorkerConfig, WorkerProcess, task};
@@ -66,13 +66,19 @@ enum Command {
         json: bool,
     },
     /// Run a pool: queue jobs from allowed submitters, lease them to providers, verify and pay
-    Pool(network::PoolArgs),
+    /// (`idlegrid pool status` reports on one)
+    Pool(network::PoolCommand),
     /// Work for a pool with this machine's GPU, without the desktop app
     Provide(network::ProvideArgs),
     /// Send a job to a pool, follow it, and write its verified outputs to DIR/NAME.bin
     Submit(network::SubmitArgs),
     /// This provider's ledger: signed receipts, balance and payouts
     Earnings(network::EarningsArgs),
+    /// This provider's payout address and its token balance on each chain it is paid on
+    Wallet(chain::WalletArgs),
+    /// A pool's payouts on an EVM chain
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
     /// The GPU worker a provider runs jobs in; speaks frames on stdin/stdout, not for people
     #[command(hide = true)]
     Worker,
@@ -152,6 +158,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Provide(args) => network::provide(args),
         Command::Submit(args) => network::submit(args),
         Command::Earnings(args) => network::earnings(args),
+        Command::Wallet(args) => chain::wallet(args),
+        Command::Chain(command) => chain::chain(command),
         Command::Worker => Ok(idlegrid::worker::serve()?),
     }
 }

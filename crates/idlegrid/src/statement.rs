@@ -1,6 +1,8 @@
 //! Signed statements a pool makes to a provider: a `Receipt` for each validated result, a `Payout`
-//! that settles receipts, and a `Check` on each unpaid canary once it is judged. Both are signed with the pool's identity key (ed25519, the iroh key) over a
-//! domain-separated encoding, so a signature on one kind of statement can never pass as another.
+//! that settles receipts, and a `Check` on each unpaid canary once it is judged; and the one a provider
+//! makes to its pools, an `AddressBinding` naming where it wants to be paid on a chain. Each is signed
+//! with its maker's identity key (ed25519, the iroh key) over a domain-separated encoding, so a
+//! signature on one kind of statement can never pass as another.
 //!
 //! Ids are derived from content (a receipt's from its pool, job and provider), so a statement delivered
 //! twice, after a crash or a reconnect, is recognisably the same statement and counts once.
@@ -78,6 +80,33 @@ pub struct Check {
     pub job_name: String,
     pub passed: bool,
     pub issued_at_ms: u64,
+}
+
+/// The provider's word that its payouts go to `address` (a 20-byte EVM address) from now on. A binding
+/// with a higher `seq` replaces any earlier one, so a person can change the address and a pool that
+/// sees an old binding replayed keeps the newer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressBinding {
+    pub provider: PublicKey,
+    pub address: [u8; 20],
+    pub seq: u64,
+    pub issued_at_ms: u64,
+}
+
+impl AddressBinding {
+    /// The address as people write it: `0x` and 40 hex digits.
+    pub fn address_hex(&self) -> String {
+        hex_address(&self.address)
+    }
+}
+
+/// `0x` and 40 lowercase hex digits.
+pub fn hex_address(address: &[u8; 20]) -> String {
+    let mut out = String::from("0x");
+    for byte in address {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
 }
 
 /// A statement kind: what it is called in the signed bytes, who signs it, and its id.
@@ -161,6 +190,27 @@ impl Statement for Check {
             .update(self.pool.as_bytes())
             .update(&self.job.0)
             .update(self.provider.as_bytes());
+        Id(*hasher.finalize().as_bytes())
+    }
+    fn issued_at_ms(&self) -> u64 {
+        self.issued_at_ms
+    }
+    fn set_issued_at_ms(&mut self, ms: u64) {
+        self.issued_at_ms = ms;
+    }
+}
+
+impl Statement for AddressBinding {
+    const DOMAIN: &'static str = "idlegrid/address/1";
+    fn signer(&self) -> PublicKey {
+        self.provider
+    }
+    /// One id per provider and sequence number.
+    fn id(&self) -> Id {
+        let mut hasher = blake3::Hasher::new_derive_key("idlegrid address binding id v1");
+        hasher
+            .update(self.provider.as_bytes())
+            .update(&self.seq.to_le_bytes());
         Id(*hasher.finalize().as_bytes())
     }
     fn issued_at_ms(&self) -> u64 {

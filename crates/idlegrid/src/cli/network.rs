@@ -50,6 +50,24 @@ pub struct PoolArgs {
     /// A job no provider takes for this many seconds fails, with the reason it was waiting
     #[arg(long, value_name = "SECS", default_value_t = PoolConfig::default().give_up_after.as_secs())]
     give_up_secs: u64,
+    #[command(flatten)]
+    chain: super::chain::PoolChainArgs,
+}
+
+/// `idlegrid pool`: runs the pool, or reports on it.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PoolCommand {
+    #[command(subcommand)]
+    pub action: Option<PoolAction>,
+    #[command(flatten)]
+    pub run: PoolArgs,
+}
+
+#[derive(clap::Subcommand)]
+pub enum PoolAction {
+    /// The pool's books: owed, paid, pending payouts, providers without an address, and the deposit
+    Status(super::chain::PoolStatusArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -87,6 +105,8 @@ pub struct ProvideArgs {
     /// what the adapter has
     #[arg(long, value_name = "MIB", default_value_t = JobLimits::default().memory_budget >> 20)]
     job_memory: u64,
+    #[command(flatten)]
+    payout: super::chain::PayoutArgs,
 }
 
 #[derive(Args)]
@@ -122,11 +142,11 @@ pub struct EarningsArgs {
     json: bool,
 }
 
-fn identity(data: &Path) -> anyhow::Result<Identity> {
+pub(super) fn identity(data: &Path) -> anyhow::Result<Identity> {
     Ok(Identity::load_or_create(data, &KeyStore::from_env())?)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,7 +169,11 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-pub fn pool(args: PoolArgs) -> anyhow::Result<()> {
+pub fn pool(command: PoolCommand) -> anyhow::Result<()> {
+    let args = match command.action {
+        Some(PoolAction::Status(status)) => return super::chain::pool_status(status),
+        None => command.run,
+    };
     let data = args.data.unwrap_or_else(default_data_dir);
     let key = identity(&data)?.secret_key().clone();
     let config = PoolConfig {
@@ -165,8 +189,8 @@ pub fn pool(args: PoolArgs) -> anyhow::Result<()> {
         give_up_after: Duration::from_secs(args.give_up_secs.max(1)),
         ..PoolConfig::default()
     };
-    let pool = Pool::open(&data, key, config)?;
     runtime()?.block_on(async {
+        let pool = super::chain::open_pool(&data, key, config, &args.chain).await?;
         let running = match args.bind {
             Some(addr) => pool.serve(Bind::At(addr)).await?,
             None => serve_on_previous_port(pool, &data).await?,
@@ -215,6 +239,8 @@ pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
     let config = ProviderConfig {
         slots: args.slots.max(1),
         gflops,
+        binding: super::chain::payout_binding(&data, &key, &args.payout)?,
+        chain_rpc: super::chain::chain_rpc(&args.payout),
         ..ProviderConfig::default()
     };
     let monitor = idle_monitor(&args, adapter);
@@ -429,12 +455,6 @@ pub fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
 
 /// Writes through a temporary file, so a reader never sees half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let partial = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&partial, bytes)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
+    idlegrid::atomic_file::write(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }

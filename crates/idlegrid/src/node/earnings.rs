@@ -390,10 +390,8 @@ mod tests {
                 pool: "abcdefghijk".into(),
                 amount: Amount::from_micros(10),
                 receipt_count: 2,
-                receipts: vec![],
-                rail: "ledger".into(),
-                reference: "r".into(),
                 issued_at_ms: i,
+                ..PayoutEntry::blank("ledger".into(), "r".into())
             })
             .collect();
         let names = PoolNames::new();

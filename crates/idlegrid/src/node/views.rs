@@ -38,15 +38,15 @@ pub struct Status {
     /// Set while `kind` is working.
     pub job: Option<JobNow>,
     /// Earnings over the last hour.
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub rate_per_hour: Amount,
     /// Earned since local midnight.
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub today: Amount,
     /// Receipts not yet paid out.
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub balance: Amount,
 }
@@ -86,15 +86,15 @@ pub struct EarningsView {
     /// Totals within the range.
     pub pools: Vec<PoolTotal>,
     /// Within the range.
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub total: Amount,
     /// All time.
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub paid: Amount,
     /// All time, unpaid.
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub balance: Amount,
     /// Newest first.
@@ -141,7 +141,7 @@ pub struct Bucket {
 pub struct PoolTotal {
     pub id: String,
     pub name: String,
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub total: Amount,
 }
@@ -175,7 +175,7 @@ pub struct PayoutView {
     pub at_ms: u64,
     pub pool_id: String,
     pub pool_name: String,
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub amount: Amount,
     /// Receipts it settled.
@@ -193,7 +193,7 @@ pub struct PayoutView {
 pub struct Earned {
     pub pool_id: String,
     pub job: String,
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub amount: Amount,
     pub at_ms: u64,
@@ -293,10 +293,10 @@ pub struct PoolView {
     pub state: PoolState,
     /// Set when unreachable.
     pub error: Option<String>,
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub earned_total: Amount,
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub earned_today: Amount,
     pub joined_at_ms: u64,
@@ -328,11 +328,6 @@ impl Default for Notices {
             about_to_start: true,
         }
     }
-}
-
-/// `Amount` is a micro count in the engine's own formats; people and the window read "0.0005".
-fn decimal<S: Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(amount)
 }
 
 fn decimal_map<S: Serializer>(

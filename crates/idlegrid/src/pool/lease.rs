@@ -10,11 +10,12 @@
 use iroh::PublicKey;
 use rusqlite::Transaction;
 
+use super::chain_store;
 use super::store::{self, FailedTry, JobStage, LeaseEnd, LeaseState, RecordChange, StoreError};
 use super::{Pool, PoolError, canary, job_id, output_digest, random_u64, tries, verify};
 use crate::job::Fault;
 use crate::protocol::{Capabilities, Delivery, LeaseId, LeaseOffer, WorkReply};
-use crate::statement::{Check, Id, Payout, Receipt, Signed, now_ms};
+use crate::statement::{AddressBinding, Check, Id, Payout, Receipt, Signed, now_ms};
 
 /// Most queued jobs one ask looks at.
 const QUEUE_WINDOW: u32 = 256;
@@ -23,19 +24,24 @@ const DELIVERIES: u32 = 256;
 
 impl Pool {
     /// Answers a provider's request for work: its statements to store, and leases on jobs it can
-    /// run that still need a replica from it.
+    /// run that still need a replica from it. A newer address binding replaces the one held.
     pub fn ask(
         &self,
         provider: &PublicKey,
         capabilities: &Capabilities,
         slots: u32,
         stored: &[Id],
+        binding: Option<&Signed<AddressBinding>>,
     ) -> Result<WorkReply, PoolError> {
         let now = now_ms();
         let config = &self.shared.config;
         let mut db = self.db();
         let tx = db.transaction().map_err(StoreError::from)?;
         store::mark_delivered(&tx, provider, stored)?;
+        let rebound = match binding {
+            Some(binding) => self.bind(&tx, provider, binding)?,
+            None => false,
+        };
         self.expire(&tx, now)?;
         let mut leases = Vec::new();
         if slots > 0 {
@@ -64,17 +70,39 @@ impl Pool {
         }
         store::note_provider(&tx, provider, RecordChange::leased(offers.len()), now)?;
         let deliveries = deliveries(&tx, provider)?;
+        let pending = self.pending_payouts(&tx, provider)?;
         tx.commit().map_err(StoreError::from)?;
         drop(db);
         if !offers.is_empty() {
             tracing::info!(provider = %provider.fmt_short(), leases = offers.len(), "leased");
             self.changed();
         }
+        if rebound {
+            // A balance held for want of an address can be paid now.
+            self.settle(provider)?;
+        }
         Ok(WorkReply::Work {
             leases: offers,
             deliveries,
             retry_after_ms: u32::try_from(config.retry_after.as_millis()).unwrap_or(u32::MAX),
+            chain: self.pool_chain(),
+            pending,
         })
+    }
+
+    /// Keeps `binding` when `provider` signed it and it is newer than the one held.
+    fn bind(
+        &self,
+        tx: &Transaction,
+        provider: &PublicKey,
+        binding: &Signed<AddressBinding>,
+    ) -> Result<bool, PoolError> {
+        binding.verify(provider).map_err(PoolError::Binding)?;
+        let newer = chain_store::bind_address(tx, binding)?;
+        if newer {
+            tracing::info!(provider = %provider.fmt_short(), address = %binding.body.address_hex(), seq = binding.body.seq, "payout address bound");
+        }
+        Ok(newer)
     }
 
     /// Up to `room` submitted jobs that `provider` can run and that still want a replica from it,

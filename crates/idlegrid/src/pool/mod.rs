@@ -9,9 +9,12 @@
 //! only acknowledges what is already on disk.
 
 mod canary;
+pub mod chain;
+mod chain_store;
 mod judge;
 mod lease;
 pub mod limits;
+pub mod report;
 mod service;
 mod settle;
 mod store;
@@ -108,6 +111,8 @@ pub enum PoolError {
     MissingInput(String),
     #[error("no such job")]
     UnknownJob,
+    #[error("the payout address binding is not the provider's own: {0}")]
+    Binding(crate::statement::StatementError),
     #[error("pool data directory {}: {source}", path.display())]
     Dir {
         path: PathBuf,
@@ -121,6 +126,8 @@ pub(crate) struct Shared {
     db: Mutex<Connection>,
     blobs: BlobStore,
     rail: Box<dyn SettlementRail>,
+    /// The chain this pool pays on, when it has one; its payouts then go over it, not over `rail`.
+    chain: Option<chain::ChainRail>,
     /// Bumped on every change a submitter may be waiting for.
     changes: watch::Sender<u64>,
     /// When stalled jobs were last looked for (ms since the epoch), so asks do not each scan the queue.
@@ -159,6 +166,27 @@ impl Pool {
         config: PoolConfig,
         rail: Box<dyn SettlementRail>,
     ) -> Result<Pool, PoolError> {
+        Pool::open_with(dir, key, config, rail, None)
+    }
+
+    /// Opens the pool kept in `dir`, paying providers on a chain (see `pool::chain`; its loop runs
+    /// once the pool serves).
+    pub fn open_on_chain(
+        dir: &Path,
+        key: SecretKey,
+        config: PoolConfig,
+        chain: chain::ChainRail,
+    ) -> Result<Pool, PoolError> {
+        Pool::open_with(dir, key, config, Box::new(StatementRail), Some(chain))
+    }
+
+    fn open_with(
+        dir: &Path,
+        key: SecretKey,
+        config: PoolConfig,
+        rail: Box<dyn SettlementRail>,
+        chain: Option<chain::ChainRail>,
+    ) -> Result<Pool, PoolError> {
         std::fs::create_dir_all(dir).map_err(|source| PoolError::Dir {
             path: dir.to_owned(),
             source,
@@ -172,6 +200,7 @@ impl Pool {
                 db: Mutex::new(db),
                 blobs,
                 rail,
+                chain,
                 changes: watch::channel(0).0,
                 stall_checked_ms: Default::default(),
             }),

@@ -41,6 +41,9 @@ pub struct RunningPool {
     pub pool: Pool,
     router: Router,
     gate: Arc<Gate>,
+    /// Stops the chain rail's loop (see `pool::chain`).
+    stop_chain: watch::Sender<bool>,
+    chain_loop: tokio::task::JoinHandle<()>,
 }
 
 impl RunningPool {
@@ -63,6 +66,8 @@ impl RunningPool {
     }
 
     pub async fn shutdown(self) {
+        let _ = self.stop_chain.send(true);
+        let _ = self.chain_loop.await;
         if let Err(error) = self.router.shutdown().await {
             tracing::warn!(%error, "pool shut down uncleanly");
         }
@@ -81,10 +86,14 @@ impl Pool {
             .accept(SUBMIT_ALPN, SubmitService(self.clone(), Arc::clone(&gate)))
             .spawn();
         tracing::info!(id = %self.public_key(), "pool listening");
+        let (stop_chain, stopped) = watch::channel(false);
+        let chain_loop = tokio::spawn(self.clone().drive_chain(stopped));
         Ok(RunningPool {
             pool: self,
             router,
             gate,
+            stop_chain,
+            chain_loop,
         })
     }
 }
@@ -349,8 +358,9 @@ async fn serve_work(
             capabilities,
             slots,
             stored,
+            binding,
         } => {
-            let answer = pool.ask(&peer, &capabilities, slots, &stored);
+            let answer = pool.ask(&peer, &capabilities, slots, &stored, binding.as_ref());
             // An ask that got leases is a provider doing work; only empty ones count against it.
             if matches!(&answer, Ok(WorkReply::Work { leases, .. }) if !leases.is_empty()) {
                 gate.refund(&peer, Kind::WorkRequest);

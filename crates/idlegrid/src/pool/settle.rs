@@ -13,6 +13,7 @@
 use iroh::PublicKey;
 use rusqlite::Transaction;
 
+use super::chain_store;
 use super::judge::Judged;
 use super::store::{self, DuePayout, JobTerms, StoreError};
 use super::{Pool, PoolError};
@@ -112,6 +113,11 @@ impl Pool {
         let Some((receipts, amount)) = due(&unpaid, self.shared.config.payout_threshold) else {
             return Ok(());
         };
+        // On a chain, a provider with no address bound keeps its balance until it binds one.
+        let on_chain = self.shared.chain.is_some();
+        if on_chain && chain_store::bound_address(&tx, provider)?.is_none() {
+            return Ok(());
+        }
         let payout = DuePayout {
             id: self
                 .payout_body(provider, &receipts, amount, String::new())
@@ -121,6 +127,10 @@ impl Pool {
             receipts,
         };
         store::insert_due_payout(&tx, &payout)?;
+        if on_chain {
+            let seq = chain_store::next_seq(&tx)?;
+            chain_store::set_seq(&tx, &payout.id, seq)?;
+        }
         tx.commit().map_err(StoreError::from)?;
         Ok(())
     }
@@ -128,6 +138,11 @@ impl Pool {
     /// Pays every payout that is due, each under its id, and signs it once the rail has paid. A
     /// payout the rail cannot pay now stays due and is tried again later.
     pub(super) fn settle_due(&self) -> Result<(), PoolError> {
+        if self.shared.chain.is_some() {
+            // The chain rail's own loop pays (see `pool::chain`): a chain is too slow to wait on here.
+            self.changed();
+            return Ok(());
+        }
         let due = store::due_payouts(&self.db())?;
         for payout in due {
             let reference = match self
@@ -141,15 +156,28 @@ impl Pool {
                     continue;
                 }
             };
-            let body =
-                self.payout_body(&payout.provider, &payout.receipts, payout.amount, reference);
-            let signed = Signed::sign(body, &self.shared.key);
-            let mut db = self.db();
-            let tx = db.transaction().map_err(StoreError::from)?;
-            store::sign_payout(&tx, &payout.id, &signed.body.reference, &signed.to_bytes())?;
-            tx.commit().map_err(StoreError::from)?;
+            self.sign_paid(&payout, self.shared.rail.name(), reference)?;
             tracing::info!(provider = %payout.provider.fmt_short(), amount = %payout.amount, receipts = payout.receipts.len(), "paid out");
         }
+        Ok(())
+    }
+
+    /// Signs the statement of a payout the rail has paid, making it owed to its provider.
+    pub(super) fn sign_paid(
+        &self,
+        payout: &DuePayout,
+        rail: &str,
+        reference: String,
+    ) -> Result<(), PoolError> {
+        let mut body =
+            self.payout_body(&payout.provider, &payout.receipts, payout.amount, reference);
+        body.rail = rail.to_owned();
+        let signed = Signed::sign(body, &self.shared.key);
+        let mut db = self.db();
+        let tx = db.transaction().map_err(StoreError::from)?;
+        store::sign_payout(&tx, &payout.id, &signed.body.reference, &signed.to_bytes())?;
+        tx.commit().map_err(StoreError::from)?;
+        self.changed();
         Ok(())
     }
 

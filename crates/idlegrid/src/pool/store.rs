@@ -125,10 +125,36 @@ CREATE TABLE checks (
 CREATE INDEX checks_undelivered ON checks (provider, delivered);
 ";
 
+/// Payouts on a chain: each provider's latest address binding; each chain payout's sequence id (the
+/// contract pays each at most once), its recipient and the nonce of the transaction carrying it; and
+/// every transaction signed, stored before it is broadcast (see `pool::chain`).
+const SCHEMA_V3: &str = "
+CREATE TABLE bindings (
+    provider BLOB PRIMARY KEY,
+    address BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    signed BLOB NOT NULL
+);
+ALTER TABLE payouts ADD COLUMN seq INTEGER;
+ALTER TABLE payouts ADD COLUMN recipient BLOB;
+ALTER TABLE payouts ADD COLUMN nonce INTEGER;
+CREATE UNIQUE INDEX payouts_seq ON payouts (seq);
+CREATE TABLE chain_txs (
+    hash BLOB PRIMARY KEY,
+    nonce INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    max_fee TEXT NOT NULL,
+    tip TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    block INTEGER
+);
+CREATE INDEX chain_txs_nonce ON chain_txs (nonce);
+";
+
 /// The queue is written often and its peers repeat what a power cut loses: NORMAL durability.
 const SCHEMA: Schema = Schema {
     name: "the pool database",
-    steps: &[SCHEMA_V1, SCHEMA_V2],
+    steps: &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3],
     durability: Durability::Normal,
 };
 
@@ -361,23 +387,23 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn key(bytes: Vec<u8>) -> Result<PublicKey, StoreError> {
+pub(super) fn key(bytes: Vec<u8>) -> Result<PublicKey, StoreError> {
     let bytes: [u8; 32] = bytes.try_into().map_err(|_| StoreError::Corrupt("key"))?;
     PublicKey::from_bytes(&bytes).map_err(|_| StoreError::Corrupt("key"))
 }
 
-fn id(bytes: Vec<u8>) -> Result<Id, StoreError> {
+pub(super) fn id(bytes: Vec<u8>) -> Result<Id, StoreError> {
     bytes
         .try_into()
         .map(Id)
         .map_err(|_| StoreError::Corrupt("id"))
 }
 
-fn amount(micros: i64) -> Amount {
+pub(super) fn amount(micros: i64) -> Amount {
     Amount::from_micros(u64::try_from(micros).unwrap_or(0))
 }
 
-fn micros(amount: Amount) -> i64 {
+pub(super) fn micros(amount: Amount) -> i64 {
     i64::try_from(amount.micros()).unwrap_or(i64::MAX)
 }
 
@@ -934,27 +960,35 @@ pub fn due_payouts(conn: &Connection) -> Result<Vec<DuePayout>, StoreError> {
     let mut payouts = conn.prepare_cached(
         "SELECT id, provider, amount FROM payouts WHERE state = ?1 ORDER BY rowid",
     )?;
-    let mut receipts =
-        conn.prepare_cached("SELECT id FROM receipts WHERE payout = ?1 ORDER BY rowid")?;
     let rows = payouts
         .query_map([PayoutState::Due], |r| {
             Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
-        .map(|(payout, provider, micros)| {
-            let settled = receipts
-                .query_map([&payout[..]], |r| r.get::<_, Vec<u8>>(0))?
-                .map(|row| id(row?))
-                .collect::<Result<_, _>>()?;
-            Ok(DuePayout {
-                id: id(payout)?,
-                provider: key(provider)?,
-                amount: amount(micros),
-                receipts: settled,
-            })
-        })
+        .map(|(payout, provider, micros)| due_payout(conn, payout, provider, micros))
         .collect()
+}
+
+/// A due payout from its row, with the receipts it settles.
+pub(super) fn due_payout(
+    conn: &Connection,
+    payout: Vec<u8>,
+    provider: Vec<u8>,
+    micros: i64,
+) -> Result<DuePayout, StoreError> {
+    let mut receipts =
+        conn.prepare_cached("SELECT id FROM receipts WHERE payout = ?1 ORDER BY rowid")?;
+    let settled = receipts
+        .query_map([&payout[..]], |r| r.get::<_, Vec<u8>>(0))?
+        .map(|row| id(row?))
+        .collect::<Result<_, _>>()?;
+    Ok(DuePayout {
+        id: id(payout)?,
+        provider: key(provider)?,
+        amount: amount(micros),
+        receipts: settled,
+    })
 }
 
 /// A due payout was paid: its signed statement is now owed to its provider.

@@ -74,7 +74,7 @@ fn submit(setup: &Setup, seed: u32, replicas: u32) -> (Id, Vec<u8>) {
 }
 
 fn ask(pool: &Pool, who: &PublicKey, slots: u32) -> (Vec<LeaseOffer>, Vec<Delivery>) {
-    match pool.ask(who, &gpu(), slots, &[]).unwrap() {
+    match pool.ask(who, &gpu(), slots, &[], None).unwrap() {
         WorkReply::Work {
             leases, deliveries, ..
         } => (leases, deliveries),
@@ -120,7 +120,7 @@ fn a_job_is_leased_once_per_provider_and_only_where_it_fits() {
         max_storage_buffer_binding_size: 1024,
         ..gpu()
     };
-    let reply = s.pool.ask(&provider(1), &small, 1, &[]).unwrap();
+    let reply = s.pool.ask(&provider(1), &small, 1, &[], None).unwrap();
     assert!(matches!(reply, WorkReply::Work { ref leases, .. } if leases.is_empty()));
 
     let (first, _) = ask(&s.pool, &provider(1), 4);

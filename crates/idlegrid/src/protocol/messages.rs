@@ -1,9 +1,10 @@
-//! The messages of `idlegrid/work/2` (provider and pool) and `idlegrid/submit/2` (submitter and pool).
+//! The messages of `idlegrid/work/3` (provider and pool) and `idlegrid/submit/2` (submitter and pool).
 
 use serde::{Deserialize, Serialize};
 
 use crate::job::{Fault, Job};
-use crate::statement::{Check, Id, Payout, Receipt, Signed};
+use crate::onchain::{PendingPayout, PoolChain};
+use crate::statement::{AddressBinding, Check, Id, Payout, Receipt, Signed};
 
 /// A lease's number, unique within its pool.
 pub type LeaseId = u64;
@@ -46,10 +47,12 @@ impl OutputHeader {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WorkRequest {
     /// Asks for up to `slots` leases, and confirms the statements it has stored since it last asked.
+    /// `binding` names where the provider wants to be paid on a chain (absent: it has not said).
     Ask {
         capabilities: Capabilities,
         slots: u32,
         stored: Vec<Id>,
+        binding: Option<Signed<AddressBinding>>,
     },
     /// Asks for an input by its BLAKE3 hash.
     Blob { hash: [u8; 32] },
@@ -105,11 +108,15 @@ pub struct LeaseOffer {
 /// Pool to provider.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WorkReply {
-    /// Leases (possibly none: then ask again after `retry_after_ms`) and statements to store.
+    /// Leases (possibly none: then ask again after `retry_after_ms`) and statements to store; the
+    /// chain the pool pays on (absent: its payouts are IOUs it signs) and the provider's payouts now
+    /// broadcast on it and not yet signed.
     Work {
         leases: Vec<LeaseOffer>,
         deliveries: Vec<Delivery>,
         retry_after_ms: u32,
+        chain: Option<PoolChain>,
+        pending: Vec<PendingPayout>,
     },
     /// A blob of `size` bytes follows.
     Blob {

@@ -19,7 +19,7 @@ pub use frame::{
 pub use messages::*;
 
 /// Providers asking for work, fetching inputs and returning results.
-pub const WORK_ALPN: &[u8] = b"idlegrid/work/2";
+pub const WORK_ALPN: &[u8] = b"idlegrid/work/3";
 /// Submitters sending jobs and following them.
 pub const SUBMIT_ALPN: &[u8] = b"idlegrid/submit/2";
 

@@ -6,8 +6,10 @@
 //! the job in flight between passes and gives its lease back the moment it turns to Pause, and drops
 //! its GPU device after a minute paused. It reconnects with backoff when the pool goes away, and
 //! publishes what it is doing as a [`ProviderStatus`], and tells what it stored in the ledger as
-//! [`LedgerNews`] to whoever asked ([`Provider::telling`]).
+//! [`LedgerNews`] to whoever asked ([`Provider::telling`]). Beside that loop, it checks every payout
+//! on a chain itself (`payout_check`).
 
+mod payout_check;
 mod session;
 mod status;
 
@@ -24,6 +26,7 @@ use crate::blobs::{BlobError, BlobStore};
 use crate::idle::Verdict;
 use crate::ledger::{Ledger, LedgerError, LedgerNews};
 use crate::protocol::{self, Bind, Capabilities, ProtocolError, WORK_ALPN};
+use crate::statement::{AddressBinding, Signed};
 use crate::worker::Runner;
 
 /// How a provider works.
@@ -39,6 +42,10 @@ pub struct ProviderConfig {
     pub backoff: (Duration, Duration),
     /// Paused this long, the GPU device and its memory go back to the system.
     pub release_after: Duration,
+    /// Where this provider wants to be paid on a chain, signed; sent with every ask.
+    pub binding: Option<Signed<AddressBinding>>,
+    /// The RPC to check chain payouts through, instead of the one each pool names.
+    pub chain_rpc: Option<String>,
 }
 
 impl Default for ProviderConfig {
@@ -49,6 +56,8 @@ impl Default for ProviderConfig {
             gflops: 0.0,
             backoff: (Duration::from_millis(250), Duration::from_secs(30)),
             release_after: Duration::from_secs(60),
+            binding: None,
+            chain_rpc: None,
         }
     }
 }
@@ -92,6 +101,9 @@ impl Provider {
         config: ProviderConfig,
     ) -> Result<Provider, ProviderError> {
         let ledger = Ledger::open(&data_dir.join("ledger.sqlite"), key.public())?;
+        if let Some(binding) = &config.binding {
+            ledger.record_own_address(&binding.body.address, binding.body.seq)?;
+        }
         let cache = BlobStore::open(&data_dir.join("cache"), Some(config.cache_bytes))?;
         Ok(Provider {
             key,
@@ -153,6 +165,18 @@ impl Provider {
     /// error: the provider waits and reconnects.
     pub async fn run(
         self,
+        verdicts: watch::Receiver<Verdict>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), ProviderError> {
+        let (worked, ()) = tokio::join!(
+            self.work_for_pool(verdicts, stop.clone()),
+            self.check_payouts(stop)
+        );
+        worked
+    }
+
+    async fn work_for_pool(
+        &self,
         mut verdicts: watch::Receiver<Verdict>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), ProviderError> {
@@ -170,7 +194,7 @@ impl Provider {
                 Ok(connection) => {
                     tracing::info!(pool = %self.pool.id.fmt_short(), "connected to the pool");
                     backoff = first;
-                    let session = session::Session::new(&self, &connection);
+                    let session = session::Session::new(self, &connection);
                     let ended = tokio::select! {
                         ended = session.serve(&mut verdicts) => ended,
                         _ = stop.wait_for(|&s| s) => Ok(()),

@@ -14,6 +14,7 @@ use crate::gpu::{JobOutput, RunControl};
 use crate::idle::{Pace, Reason, Verdict};
 use crate::job::{Fault, Job, JobError};
 use crate::ledger::{Ledger, LedgerError, LedgerNews, Recorded};
+use crate::onchain::{PendingPayout, PoolChain};
 use crate::protocol::{
     Delivery, LeaseOffer, MAX_REPLY_FRAME, OutputHeader, ProtocolError, WorkReply, WorkRequest,
     read_bytes, read_frame, write_frame,
@@ -151,18 +152,44 @@ impl<'a> Session<'a> {
             capabilities: self.provider.capabilities(),
             slots,
             stored: std::mem::take(stored),
+            binding: self.provider.config.binding.clone(),
         };
         match self.request(&request).await? {
             WorkReply::Work {
                 leases,
                 deliveries,
                 retry_after_ms,
+                chain,
+                pending,
             } => {
+                self.note_chain(chain.as_ref(), &pending);
                 *stored = self.store(deliveries);
                 Ok((leases, Duration::from_millis(u64::from(retry_after_ms))))
             }
             WorkReply::Error { message } => Err(ProviderError::Pool(message)),
             other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Keeps the chain the pool pays on and its notices of payouts on their way.
+    fn note_chain(&self, chain: Option<&PoolChain>, pending: &[PendingPayout]) {
+        let pool = self.pool.to_string();
+        let mut ledger = crate::sync::lock(&self.provider.ledger);
+        if let Some(chain) = chain {
+            if let Err(error) = ledger.record_pool_chain(&pool, chain) {
+                tracing::warn!(%error, "cannot keep the pool's chain");
+            }
+        }
+        match ledger.record_pending(&pool, pending) {
+            Ok(true) => {
+                for notice in pending {
+                    let id = notice.payout.to_hex();
+                    self.provider
+                        .tell(|| Ok(ledger.payout(&id)?.map(LedgerNews::Payout)));
+                }
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "cannot keep the pool's pending payouts"),
         }
     }
 

@@ -185,6 +185,7 @@ impl RawProvider {
             capabilities: big_capabilities(),
             slots: 1,
             stored: vec![],
+            binding: None,
         };
         match self.request(&ask).await.unwrap() {
             WorkReply::Work { leases, .. } => leases,
@@ -245,6 +246,7 @@ pub async fn byzantine_provider(ticket: &str, stop: watch::Receiver<bool>) -> Se
             capabilities: big_capabilities(),
             slots: 1,
             stored: vec![],
+            binding: None,
         };
         while !*stop.borrow() {
             let Ok(WorkReply::Work { leases, .. }) = liar.request(&ask).await else {

@@ -49,6 +49,7 @@ fn empty_ask() -> WorkRequest {
         capabilities: big_capabilities(),
         slots: 0,
         stored: vec![],
+        binding: None,
     }
 }
 

@@ -311,6 +311,8 @@ impl ProtocolHandler for StatementPool {
                 leases: vec![],
                 deliveries,
                 retry_after_ms: 50,
+                chain: None,
+                pending: vec![],
             };
             if protocol::write_frame(&mut send, &reply).await.is_ok() {
                 let _ = send.finish();

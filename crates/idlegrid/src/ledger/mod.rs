@@ -14,11 +14,14 @@ use std::path::Path;
 
 use iroh::PublicKey;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::amount::Amount;
 use crate::sqlite::{self, Durability, Schema};
+
+mod chain;
 use crate::statement::{Check, Id, Payout, Receipt, Signed, Statement, StatementError, now_ms};
+pub use chain::PayoutToCheck;
 
 /// Reasons and names for unpaid work come from the pool without a signature; capped so that a pool
 /// cannot grow the ledger without bound.
@@ -80,10 +83,45 @@ CREATE TABLE checks (
 ) STRICT;
 ";
 
+/// Payouts on a chain (see `ledger::chain`): each payout's status and what the provider's own check
+/// of the chain found; the pools' unsigned notices of payouts on their way; the chain each pool pays
+/// on; and the addresses this provider has bound, the only ones a payout to it may pay.
+const SCHEMA_V3: &str = "
+ALTER TABLE payouts ADD COLUMN status TEXT NOT NULL DEFAULT 'iou'
+    CHECK (status IN ('pending', 'confirmed', 'not_found', 'iou'));
+ALTER TABLE payouts ADD COLUMN block INTEGER;
+ALTER TABLE payouts ADD COLUMN confirmations INTEGER;
+ALTER TABLE payouts ADD COLUMN checked_via TEXT;
+ALTER TABLE payouts ADD COLUMN check_note TEXT;
+
+CREATE TABLE pending_payouts (
+    id             TEXT PRIMARY KEY CHECK (length(id) = 64),
+    pool           TEXT NOT NULL,
+    amount_micros  INTEGER NOT NULL CHECK (amount_micros >= 0),
+    receipt_count  INTEGER NOT NULL,
+    payment        TEXT NOT NULL,
+    seen_at_ms     INTEGER NOT NULL,
+    block          INTEGER,
+    confirmations  INTEGER,
+    checked_via    TEXT
+) STRICT;
+
+CREATE TABLE pool_chains (
+    pool          TEXT PRIMARY KEY,
+    chain         TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE own_addresses (
+    address TEXT PRIMARY KEY,
+    seq     INTEGER NOT NULL
+) STRICT;
+";
+
 /// NORMAL could lose the last commits on power loss; an acknowledged receipt must not vanish.
 const SCHEMA: Schema = Schema {
     name: "the ledger",
-    steps: &[SCHEMA_V1, SCHEMA_V2],
+    steps: &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3],
     durability: Durability::Full,
 };
 
@@ -137,11 +175,11 @@ pub struct Earnings {
     pub provider: String,
     pub receipts: Vec<ReceiptEntry>,
     /// Receipts not yet settled by a payout.
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     pub balance: Amount,
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     pub paid: Amount,
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     pub total: Amount,
     pub payouts: Vec<PayoutEntry>,
     pub unpaid_work: Vec<UnpaidWork>,
@@ -155,7 +193,7 @@ pub struct ReceiptEntry {
     pub pool: String,
     pub job: String,
     pub job_name: String,
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     pub amount: Amount,
     pub output_hash: String,
     pub issued_at_ms: u64,
@@ -165,17 +203,81 @@ pub struct ReceiptEntry {
     pub signature_verified: bool,
 }
 
+/// A payout: signed by its pool, or (status pending, `signed` false) a pool's notice of one on its
+/// way. On a chain it names the transaction, and its status is what this provider's own check of the
+/// chain found; only `confirmed` (and `iou`, a pool's signed word with no chain) counts as paid.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct PayoutEntry {
     pub id: String,
     pub pool: String,
-    #[serde(serialize_with = "decimal")]
+    /// In the token's units, as a decimal string ("0.0012").
+    #[serde(serialize_with = "crate::amount::as_decimal")]
     pub amount: Amount,
     pub receipt_count: usize,
     pub receipts: Vec<String>,
     pub rail: String,
     pub reference: String,
     pub issued_at_ms: u64,
+    pub status: PayoutStatus,
+    /// False for a notice the pool has not signed yet.
+    pub signed: bool,
+    pub chain_id: Option<u64>,
+    /// The token's contract address.
+    pub token: Option<String>,
+    pub symbol: Option<String>,
+    /// The address paid.
+    pub to: Option<String>,
+    pub tx_hash: Option<String>,
+    pub block: Option<u64>,
+    pub confirmations: Option<u64>,
+    /// A link to the transaction, when the pool's chain names an explorer.
+    pub explorer_url: Option<String>,
+    /// The RPC the last check asked, and whether it was the pool's own (a lying pool could run a
+    /// lying RPC).
+    pub checked_via: Option<String>,
+    pub checked_through_pool: bool,
+    /// Why a payout is not found on chain, or why it could not be checked.
+    pub note: Option<String>,
+}
+
+/// Where a payout stands, as the provider sees it.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutStatus {
+    /// On its way: broadcast, or signed and not yet confirmed by this provider's own check.
+    Pending,
+    /// This provider's own check of the chain found it, with the confirmations asked for.
+    Confirmed,
+    /// The chain does not show it; never counted as paid.
+    NotFound,
+    /// The pool's signed word only; no chain.
+    Iou,
+}
+
+impl PayoutStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "pending",
+            PayoutStatus::Confirmed => "confirmed",
+            PayoutStatus::NotFound => "not_found",
+            PayoutStatus::Iou => "iou",
+        }
+    }
+
+    fn parse(text: &str) -> Result<PayoutStatus, LedgerError> {
+        Ok(match text {
+            "pending" => PayoutStatus::Pending,
+            "confirmed" => PayoutStatus::Confirmed,
+            "not_found" => PayoutStatus::NotFound,
+            "iou" => PayoutStatus::Iou,
+            other => return Err(LedgerError::Corrupt(format!("payout status {other:?}"))),
+        })
+    }
+
+    /// Whether the money is the provider's: paid on chain and checked, or the pool's signed IOU.
+    pub fn counts_as_paid(self) -> bool {
+        matches!(self, PayoutStatus::Confirmed | PayoutStatus::Iou)
+    }
 }
 
 /// A check: a job whose answer the pool knew, run unpaid, and whether this provider got it right.
@@ -207,11 +309,6 @@ pub enum LedgerNews {
     Payout(PayoutEntry),
     Check(CheckEntry),
     Unpaid(UnpaidWork),
-}
-
-/// `Amount` travels on the wire as its micro count; people reading the JSON want "0.0005".
-fn decimal<S: Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(amount)
 }
 
 pub struct Ledger {
@@ -357,10 +454,16 @@ impl Ledger {
         if let Some(repeat) = repeat_of(&tx, "payouts", &id, body, pool)? {
             return Ok(repeat);
         }
+        // A payout on a chain is pending until this provider's own check of the chain confirms it.
+        let status = if body.rail == crate::onchain::IOU_RAIL {
+            PayoutStatus::Iou
+        } else {
+            PayoutStatus::Pending
+        };
         tx.execute(
             "INSERT INTO payouts (id, pool, amount_micros, rail, reference, issued_at_ms,
-                                  recorded_at_ms, signed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                  recorded_at_ms, signed, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 id,
                 pool_key,
@@ -370,8 +473,10 @@ impl Ledger {
                 issued_at,
                 to_sql(now_ms(), "clock")?,
                 payout.to_bytes(),
+                status.as_str(),
             ],
         )?;
+        tx.execute("DELETE FROM pending_payouts WHERE id = ?1", [&id])?;
         // Receipts are marked as they are checked; any refusal below drops `tx`, which rolls back the
         // marks already made together with the payout row.
         let mut sum = Amount::ZERO;
@@ -455,12 +560,21 @@ impl Ledger {
     }
 
     /// The payout stored under `id`, with the receipts it settled.
+    /// The payout stored under `id`, or the pool's notice of it while it is on its way.
     pub fn payout(&self, id: &str) -> Result<Option<PayoutEntry>, LedgerError> {
         let mut settled = self.conn.prepare(SETTLED)?;
         let sql = format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = ?1");
-        one(&self.conn, &sql, id, |row| {
+        let signed = one(&self.conn, &sql, id, |row| {
             payout_from_row(row, &mut settled)
-        })
+        })?;
+        let mut entry = match signed {
+            Some(entry) => Some(entry),
+            None => chain::pending_entries(&self.conn)?
+                .into_iter()
+                .find(|p| p.id == id),
+        };
+        chain::add_explorer_links(&self.conn, entry.as_mut_slice())?;
+        Ok(entry)
     }
 
     /// The check stored under `id`.
@@ -474,11 +588,13 @@ impl Ledger {
     pub fn earnings(&self) -> Result<Earnings, LedgerError> {
         // One read transaction, so the lists and the sums agree even while another process writes.
         let tx = self.conn.unchecked_transaction()?;
+        // Receipts count as paid only through a payout that counts: confirmed on chain, or an IOU.
         let (balance, paid, total): (i64, i64, i64) = tx.query_row(
-            "SELECT COALESCE(SUM(amount_micros) FILTER (WHERE paid_by IS NULL), 0),
-                    COALESCE(SUM(amount_micros) FILTER (WHERE paid_by IS NOT NULL), 0),
-                    COALESCE(SUM(amount_micros), 0)
-             FROM receipts",
+            "SELECT COALESCE(SUM(r.amount_micros) FILTER (WHERE p.status IS NULL
+                        OR p.status NOT IN ('confirmed', 'iou')), 0),
+                    COALESCE(SUM(r.amount_micros) FILTER (WHERE p.status IN ('confirmed', 'iou')), 0),
+                    COALESCE(SUM(r.amount_micros), 0)
+             FROM receipts r LEFT JOIN payouts p ON p.id = r.paid_by",
             [],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )?;
@@ -490,12 +606,14 @@ impl Ledger {
             .query_and_then([], receipt_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         let mut settled = tx.prepare(SETTLED)?;
-        let payouts = tx
+        let mut payouts = tx
             .prepare(&format!(
                 "SELECT {PAYOUT_COLUMNS} FROM payouts ORDER BY issued_at_ms, id"
             ))?
             .query_and_then([], |row| payout_from_row(row, &mut settled))?
             .collect::<Result<Vec<_>, _>>()?;
+        payouts.extend(chain::pending_entries(&tx)?);
+        chain::add_explorer_links(&tx, &mut payouts)?;
         let unpaid_work = tx
             .prepare(&format!(
                 "SELECT {UNPAID_COLUMNS} FROM unpaid_work ORDER BY at_ms, rowid"
@@ -644,7 +762,8 @@ fn to_sql(value: u64, what: &'static str) -> Result<i64, LedgerError> {
 // Each entry read one way, for `earnings` and for the news of one write alike.
 const RECEIPT_COLUMNS: &str =
     "id, pool, job, job_name, amount_micros, output_hash, issued_at_ms, paid_by";
-const PAYOUT_COLUMNS: &str = "id, pool, amount_micros, rail, reference, issued_at_ms";
+const PAYOUT_COLUMNS: &str = "id, pool, amount_micros, rail, reference, issued_at_ms, status, block, \
+                              confirmations, checked_via, check_note";
 const CHECK_COLUMNS: &str = "id, pool, job, job_name, passed, issued_at_ms";
 const UNPAID_COLUMNS: &str = "pool, job, job_name, reason, at_ms";
 /// The receipts a payout settled.
@@ -685,16 +804,30 @@ fn payout_from_row(
     let receipts = settled
         .query_map([&id], |row| row.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
-    Ok(PayoutEntry {
+    let rail: String = row.get(3)?;
+    let reference: String = row.get(4)?;
+    let checked_via: Option<String> = row.get(9)?;
+    let entry = PayoutEntry {
         receipt_count: receipts.len(),
         receipts,
         id,
         pool: row.get(1)?,
         amount: amount_from_sql(row.get(2)?)?,
-        rail: row.get(3)?,
-        reference: row.get(4)?,
         issued_at_ms: from_sql(row.get(5)?, "payout time")?,
-    })
+        status: PayoutStatus::parse(&row.get::<_, String>(6)?)?,
+        signed: true,
+        block: row
+            .get::<_, Option<i64>>(7)?
+            .and_then(|b| u64::try_from(b).ok()),
+        confirmations: row
+            .get::<_, Option<i64>>(8)?
+            .and_then(|c| u64::try_from(c).ok()),
+        checked_through_pool: false,
+        checked_via,
+        note: row.get(10)?,
+        ..PayoutEntry::blank(rail, reference)
+    };
+    Ok(chain::with_payment_fields(entry))
 }
 
 fn check_from_row(row: &rusqlite::Row<'_>) -> Result<CheckEntry, LedgerError> {
