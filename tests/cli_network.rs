@@ -3,98 +3,12 @@
 //! again on the same data.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
 use serde_json::Value;
-
-fn idlegrid() -> Command {
-    let mut command = idlegrid_command();
-    // Never touch a person's keyring from tests; the keyring itself has its own test.
-    command.env("IDLEGRID_KEYSTORE", "file");
-    command
-}
-
-fn run(args: &[&str]) -> Output {
-    idlegrid().args(args).output().unwrap()
-}
-
-fn text(dir: &Path) -> &str {
-    dir.to_str().unwrap()
-}
-
-/// A child killed when the test ends, however it ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a pool and returns it with the ticket it printed.
-fn start_pool(data: &Path, args: &[&str]) -> (Process, String) {
-    let mut child = idlegrid()
-        .args(["pool", "--data", text(data)])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let ticket = line
-        .strip_prefix("ticket: ")
-        .unwrap_or_else(|| panic!("pool printed {line:?}"))
-        .trim()
-        .to_owned();
-    assert_eq!(
-        std::fs::read_to_string(data.join("ticket")).unwrap().trim(),
-        ticket
-    );
-    (Process(child), ticket)
-}
-
-fn start_provider(ticket: &str, data: &Path) -> Process {
-    Process(
-        idlegrid()
-            .args(["provide", "--pool", ticket, "--data", text(data)])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn public_key(data: &Path) -> String {
-    let output = run(&["id", "--data", text(data)]);
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-fn earnings(data: &Path) -> Value {
-    let output = run(&["earnings", "--data", text(data), "--json"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// A free UDP port on 127.0.0.1, so the restarted pool keeps its ticket.
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn read_outputs(dir: &Path, names: &[&str]) -> Vec<idlegrid::gpu::OutputBuffer> {
     names

@@ -4,4 +4,5 @@
 
 mod support;
 
+mod chain_payouts;
 mod cli_network;

@@ -4,8 +4,11 @@
 //! programs are found in the folder Cargo built this test into (which follows `CARGO_TARGET_DIR`,
 //! `--target` and `--release`), or where an environment variable says.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
 
 // Shared with crates/idlegrid's own tests (one home, there); each side uses a part of them.
 #[allow(dead_code)]
@@ -74,4 +77,95 @@ fn build_dir() -> PathBuf {
     let test = std::env::current_exe().expect("the test knows its own path");
     let deps = test.parent().unwrap_or(Path::new("."));
     deps.parent().unwrap_or(deps).to_path_buf()
+}
+
+/// `idlegrid` with the test's settings: keys in files, never in a person's keyring.
+pub fn idlegrid() -> Command {
+    let mut command = idlegrid_command();
+    // Never touch a person's keyring from tests; the keyring itself has its own test.
+    command.env("IDLEGRID_KEYSTORE", "file");
+    command
+}
+
+pub fn run(args: &[&str]) -> Output {
+    idlegrid().args(args).output().unwrap()
+}
+
+pub fn text(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+/// A child killed when the test ends, however it ends.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a pool and returns it with the ticket it printed.
+pub fn start_pool(data: &Path, args: &[&str]) -> (Process, String) {
+    start_pool_with(idlegrid(), data, args)
+}
+
+/// Starts a pool from `command` (`idlegrid` with settings of the test's own).
+pub fn start_pool_with(mut command: Command, data: &Path, args: &[&str]) -> (Process, String) {
+    let mut child = command
+        .args(["pool", "--data", text(data)])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let ticket = line
+        .strip_prefix("ticket: ")
+        .unwrap_or_else(|| panic!("pool printed {line:?}"))
+        .trim()
+        .to_owned();
+    assert_eq!(
+        std::fs::read_to_string(data.join("ticket")).unwrap().trim(),
+        ticket
+    );
+    (Process(child), ticket)
+}
+
+pub fn start_provider(ticket: &str, data: &Path) -> Process {
+    Process(
+        idlegrid()
+            .args(["provide", "--pool", ticket, "--data", text(data)])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+pub fn public_key(data: &Path) -> String {
+    let output = run(&["id", "--data", text(data)]);
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+pub fn earnings(data: &Path) -> Value {
+    let output = run(&["earnings", "--data", text(data), "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A free UDP port on 127.0.0.1, so the restarted pool keeps its ticket.
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -26,6 +26,10 @@ pub fn setup_binary() -> PathBuf {
         .join(".tools/anvil/anvil")
 }
 
+/// The key of anvil's first development account, funded with ether on every fresh chain: the
+/// deployer and payer in tests and in the local pool. Public knowledge; worthless anywhere else.
+pub const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
 pub struct Anvil {
     child: Child,
     endpoint: String,
@@ -67,6 +71,58 @@ impl Anvil {
     /// The HTTP JSON-RPC URL, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Calls one of anvil's own methods (`anvil_mine`, `evm_setAutomine`, `anvil_reorg`, ...).
+    pub async fn call(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, crate::ChainError> {
+        use alloy::providers::Provider;
+        crate::reader(&self.endpoint)?
+            .raw_request(method.into(), params)
+            .await
+            .map_err(crate::rpc_error(&self.endpoint))
+    }
+
+    /// Mines `blocks` blocks now.
+    pub async fn mine(&self, blocks: u64) -> Result<(), crate::ChainError> {
+        self.call("anvil_mine", serde_json::json!([blocks])).await?;
+        Ok(())
+    }
+
+    /// Mints `units` of the test token straight into the payouts contract: a deposit.
+    pub async fn deposit(
+        &self,
+        file: &crate::ChainFile,
+        units: alloy::primitives::U256,
+    ) -> Result<(), crate::ChainError> {
+        use alloy::network::EthereumWallet;
+        use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+        let signer = crate::parse_key(DEV_KEY)?;
+        let url = self
+            .endpoint
+            .parse()
+            .map_err(|_| crate::ChainError::BadUrl(self.endpoint.clone()))?;
+        let rpc: DynProvider = ProviderBuilder::default()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url)
+            .erased();
+        let token = crate::contracts::TestToken::new(file.terms.token, rpc);
+        let failed = |e: &dyn std::fmt::Display| crate::ChainError::Refused(e.to_string());
+        token
+            .mint(file.terms.contract, units)
+            .send()
+            .await
+            .map_err(|e| failed(&e))?
+            .get_receipt()
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionReceipt;
+use alloy::sol_types::SolEvent;
 
 use crate::contracts::{Payouts, TestToken};
 use crate::{ChainError, ChainTerms, check_chain_id, reader, rpc_error};
@@ -125,6 +126,64 @@ fn missing_evidence(
         ));
     }
     None
+}
+
+/// One `Paid` event of a payouts contract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaidEvent {
+    pub seq: U256,
+    pub to: Address,
+    pub units: U256,
+    pub tx_hash: Option<B256>,
+}
+
+/// Every payout `contract` logged, oldest first.
+pub async fn paid_events(rpc_url: &str, contract: Address) -> Result<Vec<PaidEvent>, ChainError> {
+    let logs = logs(rpc_url, contract, Payouts::Paid::SIGNATURE_HASH).await?;
+    Ok(logs
+        .iter()
+        .filter_map(|log| {
+            let event = log.log_decode::<Payouts::Paid>().ok()?;
+            let data = &event.inner.data;
+            Some(PaidEvent {
+                seq: data.id,
+                to: data.to,
+                units: data.amount,
+                tx_hash: log.transaction_hash,
+            })
+        })
+        .collect())
+}
+
+/// Every transfer the token logged from `from`: (to, units), oldest first.
+pub async fn transfers_from(
+    rpc_url: &str,
+    token: Address,
+    from: Address,
+) -> Result<Vec<(Address, U256)>, ChainError> {
+    let logs = logs(rpc_url, token, TestToken::Transfer::SIGNATURE_HASH).await?;
+    Ok(logs
+        .iter()
+        .filter_map(|log| log.log_decode::<TestToken::Transfer>().ok())
+        .map(|log| log.inner.data)
+        .filter(|event| event.from == from)
+        .map(|event| (event.to, event.value))
+        .collect())
+}
+
+async fn logs(
+    rpc_url: &str,
+    address: Address,
+    event: B256,
+) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
+    let filter = alloy::rpc::types::Filter::new()
+        .address(address)
+        .event_signature(event)
+        .from_block(0);
+    reader(rpc_url)?
+        .get_logs(&filter)
+        .await
+        .map_err(rpc_error(rpc_url))
 }
 
 /// The token balance of `owner`, in units.

@@ -260,7 +260,13 @@ impl Pool {
             Step::Wait => {}
             Step::Broadcast(raw) => {
                 tracing::info!(nonce, "broadcasting the payout transaction (again)");
-                rail.payer.broadcast(&raw).await?;
+                match rail.payer.broadcast(&raw).await {
+                    // The chain's fees rose past it while it was out of the pool: offer more.
+                    Err(ChainError::Refused(why)) if underpriced(&why) => {
+                        self.bump(rail, nonce, &seen).await?;
+                    }
+                    sent => sent?,
+                }
             }
             Step::Bump => self.bump(rail, nonce, &seen).await?,
             Step::Settle { hash, block, paid } => {
@@ -490,6 +496,14 @@ impl Pool {
         }
         Ok(pending)
     }
+}
+
+/// Whether a node refused a transaction for its fees.
+fn underpriced(refusal: &str) -> bool {
+    let refusal = refusal.to_lowercase();
+    ["underpriced", "base fee", "fee too low", "max fee per gas"]
+        .iter()
+        .any(|words| refusal.contains(words))
 }
 
 /// Whether a transaction at this nonce is in a block without its confirmations yet.

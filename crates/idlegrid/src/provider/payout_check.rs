@@ -20,7 +20,7 @@ impl Provider {
     /// Checks payouts until `stop` turns true.
     pub(super) async fn check_payouts(&self, mut stop: watch::Receiver<bool>) {
         loop {
-            self.check_payouts_once().await;
+            self.check_payouts_now().await;
             tokio::select! {
                 () = tokio::time::sleep(EVERY) => {}
                 _ = stop.wait_for(|&s| s) => return,
@@ -28,7 +28,8 @@ impl Provider {
         }
     }
 
-    async fn check_payouts_once(&self) {
+    /// Checks every payout still to confirm once, now (the loop does it every few seconds).
+    pub async fn check_payouts_now(&self) {
         let (to_check, chains) = {
             let ledger = crate::sync::lock(&self.ledger);
             match (ledger.payouts_to_check(), ledger.pool_chains()) {
