@@ -239,6 +239,27 @@ fn a_pool_pays_two_providers_on_chain_and_every_book_agrees_to_the_unit() {
     let events = block_on(paid_events(rpc, terms.contract)).unwrap();
     let ids: HashSet<U256> = events.iter().map(|e| e.seq).collect();
     assert_eq!(ids.len(), events.len(), "no payout id paid twice");
+
+    // Anyone holding the proof and an RPC of their own can check it; a changed one fails, naming why.
+    let proof = dir.path().join("proof.json");
+    let wrote = run(&[
+        "earnings",
+        "--data",
+        text(&providers[0]),
+        "--proof",
+        text(&proof),
+    ]);
+    assert!(wrote.status.success());
+    let verdict = json(&["verify-earnings", text(&proof), "--rpc", rpc, "--json"]);
+    assert_eq!(verdict["problems"], Value::Array(vec![]));
+    assert!(verdict["unchecked_chains"].as_array().unwrap().is_empty());
+    let mut bundle: Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    bundle["receipts"].as_array_mut().unwrap().remove(0);
+    std::fs::write(&proof, bundle.to_string()).unwrap();
+    let refused = run(&["verify-earnings", text(&proof), "--rpc", rpc]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("which the bundle lacks"), "{stderr}");
     drop(running);
 }
 

@@ -32,6 +32,11 @@ impl Amount {
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
         self.0.checked_add(other.0).map(Amount)
     }
+
+    /// For totals a person reads; the ledger's own sums use `checked_add` and refuse overflow.
+    pub fn saturating_add(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,4 +143,12 @@ mod tests {
 /// keep its micro count: `#[serde(serialize_with = "crate::amount::as_decimal")]`.
 pub fn as_decimal<S: serde::Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(amount)
+}
+
+/// Serializes amounts by name the same way, `{"name": "0.0005"}`.
+pub fn as_decimal_map<S: serde::Serializer>(
+    amounts: &std::collections::BTreeMap<String, Amount>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(amounts.iter().map(|(k, v)| (k, v.to_string())))
 }

@@ -23,6 +23,7 @@ pub mod node;
 pub mod onchain;
 pub mod payout_address;
 pub mod pool;
+pub mod proof;
 pub mod protocol;
 pub mod provider;
 pub mod sqlite;

@@ -76,6 +76,9 @@ enum Command {
     Earnings(network::EarningsArgs),
     /// This provider's payout address and its token balance on each chain it is paid on
     Wallet(chain::WalletArgs),
+    /// Check a proof of earnings (from `idlegrid earnings --proof`): every signature, and each chain
+    /// transfer through the RPCs given
+    VerifyEarnings(chain::VerifyEarningsArgs),
     /// A pool's payouts on an EVM chain
     #[command(subcommand)]
     Chain(chain::ChainCommand),
@@ -159,6 +162,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Submit(args) => network::submit(args),
         Command::Earnings(args) => network::earnings(args),
         Command::Wallet(args) => chain::wallet(args),
+        Command::VerifyEarnings(args) => chain::verify_earnings(args),
         Command::Chain(command) => chain::chain(command),
         Command::Worker => Ok(idlegrid::worker::serve()?),
     }

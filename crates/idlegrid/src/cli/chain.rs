@@ -12,6 +12,7 @@ use idlegrid::onchain::{PoolChain, parse_address};
 use idlegrid::payout_address::{self, PayoutChoice};
 use idlegrid::pool::chain::{ChainPolicy, ChainRail};
 use idlegrid::pool::{Pool, PoolConfig, report};
+use idlegrid::proof::{self, ProofBundle};
 use idlegrid::statement::{AddressBinding, Signed, hex_address};
 use idlegrid_chain::deploy::{DeployPlan, deploy};
 use idlegrid_chain::payer::Payer;
@@ -102,6 +103,19 @@ pub struct PoolStatusArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Print the books as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyEarningsArgs {
+    /// A proof of earnings, from `idlegrid earnings --proof`
+    file: PathBuf,
+    /// An RPC to check chain payouts through; repeat for more chains (each is matched to the
+    /// payouts of the chain it serves)
+    #[arg(long, value_name = "URL")]
+    rpc: Vec<String>,
+    /// Print the verdict as JSON
     #[arg(long)]
     json: bool,
 }
@@ -220,6 +234,24 @@ pub fn payout_binding(
 
 pub fn chain_rpc(args: &PayoutArgs) -> Option<String> {
     args.chain_rpc.clone()
+}
+
+/// Checks a proof of earnings; fails naming everything that does not hold.
+pub fn verify_earnings(args: VerifyEarningsArgs) -> anyhow::Result<()> {
+    let text = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let bundle: ProofBundle = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a proof of earnings", args.file.display()))?;
+    let verdict = super::network::runtime()?.block_on(proof::verify(&bundle, &args.rpc));
+    crate::print(args.json, &verdict, || verdict.describe())?;
+    if !verdict.holds() {
+        bail!(
+            "{} thing(s) in the proof do not hold: {}",
+            verdict.problems.len(),
+            verdict.problems.join("; ")
+        );
+    }
+    Ok(())
 }
 
 pub fn pool_status(args: PoolStatusArgs) -> anyhow::Result<()> {

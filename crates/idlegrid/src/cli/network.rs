@@ -140,6 +140,10 @@ pub struct EarningsArgs {
     /// Print the ledger as JSON: receipts, balance, payouts
     #[arg(long)]
     json: bool,
+    /// Write a proof of earnings to FILE instead: the pool-signed receipts and payouts and this
+    /// provider's address bindings, which anyone can check with `idlegrid verify-earnings`
+    #[arg(long, value_name = "FILE")]
+    proof: Option<PathBuf>,
 }
 
 pub(super) fn identity(data: &Path) -> anyhow::Result<Identity> {
@@ -449,7 +453,21 @@ fn describe_progress(progress: &JobProgress) -> String {
 pub fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
     let data = args.data.unwrap_or_else(default_data_dir);
     let me = identity(&data)?.public();
-    let earnings = Ledger::open(&data.join("ledger.sqlite"), me)?.earnings()?;
+    let ledger = Ledger::open(&data.join("ledger.sqlite"), me)?;
+    if let Some(path) = &args.proof {
+        let bundle = idlegrid::proof::ProofBundle::new(&me, &ledger.signed_statements()?);
+        let text = serde_json::to_string_pretty(&bundle).context("cannot write the proof")?;
+        write_atomically(path, text.as_bytes())?;
+        println!(
+            "wrote {} receipts, {} payouts and {} address bindings to {}",
+            bundle.receipts.len(),
+            bundle.payouts.len(),
+            bundle.bindings.len(),
+            path.display()
+        );
+        return Ok(());
+    }
+    let earnings = ledger.earnings()?;
     crate::print(args.json, &earnings, || earnings.describe())
 }
 

@@ -7,7 +7,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Ledger, LedgerError, PayoutEntry, PayoutStatus, amount_from_sql, to_sql};
 use crate::onchain::{ChainPayment, PendingPayout, PoolChain};
-use crate::statement::{hex_address, now_ms};
+use crate::statement::{AddressBinding, Signed, now_ms};
+
+/// Signed statements as stored: (pool, bytes) for receipts and payouts, and the binding bytes.
+#[derive(Clone, Debug, Default)]
+pub struct SignedStatements {
+    pub receipts: Vec<(String, Vec<u8>)>,
+    pub payouts: Vec<(String, Vec<u8>)>,
+    pub bindings: Vec<Vec<u8>>,
+}
 
 /// A payout (or a notice of one) the provider should check on chain.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,20 +107,45 @@ impl Ledger {
         Ok(changed > 0)
     }
 
-    /// Remembers an address this provider bound; a payout may pay only one of these.
-    pub fn record_own_address(&self, address: &[u8; 20], seq: u64) -> Result<(), LedgerError> {
+    /// Keeps a binding this provider signed; a payout may pay only an address bound here, and the
+    /// bindings go into its proof of earnings.
+    pub fn record_own_binding(&self, binding: &Signed<AddressBinding>) -> Result<(), LedgerError> {
+        binding.verify(&self.me)?;
         self.conn.execute(
-            "INSERT INTO own_addresses (address, seq) VALUES (?1, ?2) ON CONFLICT (address) DO NOTHING",
-            params![hex_address(address), to_sql(seq, "binding sequence")?],
+            "INSERT INTO own_addresses (address, seq, signed) VALUES (?1, ?2, ?3)
+             ON CONFLICT (address, seq) DO NOTHING",
+            params![
+                binding.body.address_hex(),
+                to_sql(binding.body.seq, "binding sequence")?,
+                binding.to_bytes()
+            ],
         )?;
         Ok(())
+    }
+
+    /// Every statement a proof of earnings carries, as signed bytes: the receipts and the signed
+    /// payouts, each with the pool that signed it, and this provider's address bindings.
+    pub fn signed_statements(&self) -> Result<SignedStatements, LedgerError> {
+        let pairs = |sql: &str| -> Result<Vec<(String, Vec<u8>)>, LedgerError> {
+            let mut statement = self.conn.prepare(sql)?;
+            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        Ok(SignedStatements {
+            receipts: pairs("SELECT pool, signed FROM receipts ORDER BY issued_at_ms, id")?,
+            payouts: pairs("SELECT pool, signed FROM payouts ORDER BY issued_at_ms, id")?,
+            bindings: pairs("SELECT address, signed FROM own_addresses ORDER BY seq")?
+                .into_iter()
+                .map(|(_, signed)| signed)
+                .collect(),
+        })
     }
 
     pub fn is_own_address(&self, address: &str) -> Result<bool, LedgerError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT 1 FROM own_addresses WHERE address = ?1",
+                "SELECT 1 FROM own_addresses WHERE address = ?1 LIMIT 1",
                 [address.to_lowercase()],
                 |_| Ok(()),
             )

@@ -21,7 +21,7 @@ use crate::sqlite::{self, Durability, Schema};
 
 mod chain;
 use crate::statement::{Check, Id, Payout, Receipt, Signed, Statement, StatementError, now_ms};
-pub use chain::PayoutToCheck;
+pub use chain::{PayoutToCheck, SignedStatements};
 
 /// Reasons and names for unpaid work come from the pool without a signature; capped so that a pool
 /// cannot grow the ledger without bound.
@@ -113,8 +113,10 @@ CREATE TABLE pool_chains (
 ) STRICT;
 
 CREATE TABLE own_addresses (
-    address TEXT PRIMARY KEY,
-    seq     INTEGER NOT NULL
+    address TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    signed  BLOB NOT NULL,
+    PRIMARY KEY (address, seq)
 ) STRICT;
 ";
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 use super::typescript::AmountText;
@@ -131,7 +131,7 @@ pub struct CheckView {
 #[cfg_attr(test, ts(rename = "EarningsBucket"))]
 pub struct Bucket {
     pub start_ms: u64,
-    #[serde(serialize_with = "decimal_map")]
+    #[serde(serialize_with = "crate::amount::as_decimal_map")]
     #[cfg_attr(test, ts(as = "BTreeMap<String, AmountText>"))]
     pub by_pool: BTreeMap<String, Amount>,
 }
@@ -328,11 +328,4 @@ impl Default for Notices {
             about_to_start: true,
         }
     }
-}
-
-fn decimal_map<S: Serializer>(
-    amounts: &BTreeMap<String, Amount>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_map(amounts.iter().map(|(k, v)| (k, v.to_string())))
 }

@@ -102,7 +102,7 @@ impl Provider {
     ) -> Result<Provider, ProviderError> {
         let ledger = Ledger::open(&data_dir.join("ledger.sqlite"), key.public())?;
         if let Some(binding) = &config.binding {
-            ledger.record_own_address(&binding.body.address, binding.body.seq)?;
+            ledger.record_own_binding(binding)?;
         }
         let cache = BlobStore::open(&data_dir.join("cache"), Some(config.cache_bytes))?;
         Ok(Provider {

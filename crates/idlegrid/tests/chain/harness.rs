@@ -12,15 +12,16 @@ use idlegrid::pool::chain::{ChainPolicy, ChainRail};
 use idlegrid::pool::verify::ReplicationPolicy;
 use idlegrid::pool::{Pool, PoolConfig};
 use idlegrid::protocol::{Delivery, WorkReply};
+use idlegrid::provider::{Provider, ProviderConfig};
 use idlegrid::statement::{AddressBinding, Payout, Signed, now_ms};
 use idlegrid_chain::anvil::{self, Anvil, DEV_KEY};
 use idlegrid_chain::deploy::{DeployPlan, deploy};
 use idlegrid_chain::payer::Payer;
 use idlegrid_chain::{Address, U256, parse_key};
-use iroh::SecretKey;
+use iroh::{EndpointAddr, SecretKey};
 
-use crate::common::hashchain;
 use crate::common::net::{big_capabilities, made_up_outputs};
+use crate::common::{executor, hashchain};
 
 /// What each job pays, and the threshold: every job makes one payout.
 pub const REWARD: u64 = 100;
@@ -139,6 +140,54 @@ impl Harness {
             self.anvil.mine(1).await.unwrap();
         }
         panic!("the payouts were not settled in {rounds} rounds");
+    }
+
+    /// A provider bound to `binding`, its ledger holding the pool's chain and everything the pool
+    /// has delivered to it so far.
+    pub fn provider(
+        &self,
+        pool: &Pool,
+        me: &SecretKey,
+        binding: Signed<AddressBinding>,
+    ) -> (tempfile::TempDir, Provider) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ProviderConfig {
+            binding: Some(binding),
+            ..ProviderConfig::default()
+        };
+        let pool_id = self.pool_key.public();
+        let provider = Provider::new(
+            me.clone(),
+            EndpointAddr::new(pool_id),
+            dir.path(),
+            executor(),
+            config,
+        )
+        .unwrap();
+        let ledger = provider.ledger();
+        let mut ledger = ledger.lock().unwrap();
+        ledger
+            .record_pool_chain(&pool_id.to_string(), &self.file)
+            .unwrap();
+        let WorkReply::Work { deliveries, .. } = pool
+            .ask(&me.public(), &big_capabilities(), 0, &[], None)
+            .unwrap()
+        else {
+            panic!("no work reply")
+        };
+        for delivery in deliveries {
+            match delivery {
+                Delivery::Receipt(r) => {
+                    ledger.record_receipt(&pool_id, &r).unwrap();
+                }
+                Delivery::Payout(p) => {
+                    ledger.record_payout(&pool_id, &p).unwrap();
+                }
+                Delivery::Check(_) => {}
+            }
+        }
+        drop(ledger);
+        (dir, provider)
     }
 
     /// How many times the contract paid each sequence id, and to whom.

@@ -7,4 +7,5 @@ mod common;
 
 mod harness;
 mod pool_faults;
+mod proof;
 mod provider_checks;

@@ -7,12 +7,11 @@ use std::time::Duration;
 use idlegrid::Amount;
 use idlegrid::ledger::PayoutStatus;
 use idlegrid::onchain::{ChainPayment, RAIL};
-use idlegrid::provider::{Provider, ProviderConfig};
+use idlegrid::provider::Provider;
 use idlegrid::statement::{Id, Payout, Receipt, Signed, now_ms};
 use idlegrid_chain::B256;
-use iroh::{EndpointAddr, SecretKey};
+use iroh::SecretKey;
 
-use crate::common::executor;
 use crate::harness::{Harness, REWARD, binding, fresh_address, payment};
 
 /// A receipt the pool signs for `provider` and the provider stores.
@@ -75,50 +74,8 @@ async fn payouts_the_chain_does_not_show_are_flagged_and_never_counted_as_paid()
     })
     .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = ProviderConfig {
-        binding: Some(my_binding),
-        ..ProviderConfig::default()
-    };
-    let provider = Provider::new(
-        me.clone(),
-        EndpointAddr::new(h.pool_key.public()),
-        dir.path(),
-        executor(),
-        config,
-    )
-    .unwrap();
+    let (_dir, provider) = h.provider(&pool, &me, my_binding);
     let pool_id = h.pool_key.public();
-    {
-        let ledger = provider.ledger();
-        let mut ledger = ledger.lock().unwrap();
-        ledger
-            .record_pool_chain(&pool_id.to_string(), &h.file)
-            .unwrap();
-        let idlegrid::protocol::WorkReply::Work { deliveries, .. } = pool
-            .ask(
-                &me.public(),
-                &crate::common::net::big_capabilities(),
-                0,
-                &[],
-                None,
-            )
-            .unwrap()
-        else {
-            panic!()
-        };
-        for delivery in deliveries {
-            match delivery {
-                idlegrid::protocol::Delivery::Receipt(r) => {
-                    ledger.record_receipt(&pool_id, &r).unwrap();
-                }
-                idlegrid::protocol::Delivery::Payout(p) => {
-                    ledger.record_payout(&pool_id, &p).unwrap();
-                }
-                idlegrid::protocol::Delivery::Check(_) => {}
-            }
-        }
-    }
     let someone_elses = payment(&h.payouts_for(&pool, &other)[0]);
     let paid_someone_else = ChainPayment {
         to: mine,
