@@ -30,6 +30,27 @@ pub fn setup_binary() -> PathBuf {
 /// deployer and payer in tests and in the local pool. Public knowledge; worthless anywhere else.
 pub const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
+/// anvil for a program at `program`: `IDLEGRID_ANVIL` if set, else `.tools/anvil/anvil` in a checkout
+/// above the program (a build tree), else `anvil` on the PATH; `None` when there is none.
+pub fn find(program: &Path) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("IDLEGRID_ANVIL") {
+        return Some(PathBuf::from(path));
+    }
+    let in_checkout = program
+        .ancestors()
+        .skip(1)
+        .take(5)
+        .map(|dir| dir.join(".tools/anvil/anvil"))
+        .find(|path| path.is_file());
+    in_checkout.or_else(|| {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .map(|dir| dir.join("anvil"))
+            .find(|path| path.is_file())
+    })
+}
+
 pub struct Anvil {
     child: Child,
     endpoint: String,

@@ -2,6 +2,10 @@
 //! pool", and fed the sample jobs of `examples/jobs` one after another, so that earnings, receipts and
 //! payouts appear within a minute of pressing "Start a local pool".
 //!
+//! Where anvil is installed (`./scripts/setup` does), the pool pays on a local chain it starts, with the
+//! test token, so the demo shows payouts confirmed on chain with their transactions; without anvil it
+//! pays in IOUs it signs, and says so.
+//!
 //! The demo's provider works as in mode Always (see `status::always_verdict`): it runs while the
 //! person is at the computer, or the demo would show nothing to someone trying it; sharing off,
 //! "Pause for 1 hour", a GPU switched off and the temperature limit still stop it. Its jobs ask for one
@@ -19,19 +23,27 @@ use crate::amount::Amount;
 use crate::client::Client;
 use crate::identity::{Identity, KeyStore};
 use crate::job::{Access, BufferInit, BufferSpec, Job, JobLimits, Pass, Verify};
+use crate::onchain::PoolChain;
+use crate::pool::chain::{ChainPolicy, ChainRail};
 use crate::pool::verify::ReplicationPolicy;
 use crate::pool::{Pool, PoolConfig, RunningPool};
 use crate::protocol::Bind;
+use idlegrid_chain::anvil::{self, Anvil};
+use idlegrid_chain::deploy::{DeployPlan, deploy};
+use idlegrid_chain::payer::Payer;
+use idlegrid_chain::{ChainError, U256};
 
 use super::NodeError;
 
 /// The name the demo pool is shown under.
 pub const LOCAL_POOL_NAME: &str = "Local pool";
 
-/// The pool and the task feeding it work.
+/// The pool, the task feeding it work, and the local chain it pays on, when anvil is installed.
 pub struct LocalPool {
     running: RunningPool,
     feeder: JoinHandle<()>,
+    // Last: the chain outlives the pool's last payouts while it stops.
+    _chain: Option<Anvil>,
 }
 
 impl LocalPool {
@@ -46,13 +58,38 @@ impl LocalPool {
         let key = Identity::load_or_create(dir, &KeyStore::FileOnly)?
             .secret_key()
             .clone();
-        let pool = Pool::open(dir, key.clone(), demo_config()).map_err(|e| local(&e))?;
+        let (pool, chain) = match local_chain(dir).await {
+            Ok(Some((anvil, rail))) => {
+                let pool = Pool::open_on_chain(dir, key.clone(), demo_config(), rail);
+                (pool.map_err(|e| local(&e))?, Some(anvil))
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    "anvil is not installed (./scripts/setup installs it): the local pool's payouts are IOUs it signs, not paid on a chain"
+                );
+                (
+                    Pool::open(dir, key.clone(), demo_config()).map_err(|e| local(&e))?,
+                    None,
+                )
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the local chain did not start: the local pool's payouts are IOUs it signs");
+                (
+                    Pool::open(dir, key.clone(), demo_config()).map_err(|e| local(&e))?,
+                    None,
+                )
+            }
+        };
         let loopback = Bind::At(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let running = pool.serve(loopback).await.map_err(|e| local(&e))?;
         let jobs = sample_jobs(examples);
         tracing::info!(jobs = jobs.len(), ticket = %running.ticket(), "local pool started");
         let feeder = tokio::spawn(feed(running.ticket(), key, jobs, interval));
-        Ok(LocalPool { running, feeder })
+        Ok(LocalPool {
+            running,
+            feeder,
+            _chain: chain,
+        })
     }
 
     pub fn ticket(&self) -> String {
@@ -68,6 +105,66 @@ impl LocalPool {
         self.running.shutdown().await;
         tracing::info!("local pool stopped");
     }
+}
+
+/// A local anvil chain (its state kept in `dir`, so payouts survive a restart) with the test token and
+/// the payouts contract, deployed on first use; `None` when anvil is not installed.
+async fn local_chain(dir: &Path) -> Result<Option<(Anvil, ChainRail)>, ChainError> {
+    let program = std::env::current_exe().unwrap_or_default();
+    let Some(binary) = anvil::find(&program) else {
+        return Ok(None);
+    };
+    let state = dir.join("anvil-state.json");
+    let state = state.to_string_lossy();
+    let anvil = Anvil::start(
+        &binary,
+        &[
+            "--block-time",
+            "1",
+            "--state",
+            &state,
+            "--state-interval",
+            "1",
+        ],
+    )
+    .map_err(|e| ChainError::Deploy(e.to_string()))?;
+    let chain_file = dir.join(crate::pool::report::CHAIN_FILE);
+    let key = idlegrid_chain::parse_key(anvil::DEV_KEY)?;
+    let known = PoolChain::load(&chain_file).ok().map(|file| PoolChain {
+        rpc: anvil.endpoint().to_owned(),
+        ..file
+    });
+    let file = match known {
+        Some(file)
+            if Payer::connect(&file, key.clone())
+                .await?
+                .deposit()
+                .await
+                .is_ok() =>
+        {
+            file
+        }
+        _ => {
+            let plan = DeployPlan {
+                rpc: anvil.endpoint().to_owned(),
+                token: None,
+                test_mint: U256::from(10_000_000_000_000u64),
+                test_deposit: U256::from(1_000_000_000_000u64),
+                payer: None,
+                confirmations: 2,
+                explorer: None,
+            };
+            deploy(&plan, key.clone()).await?
+        }
+    };
+    crate::atomic_file::write(&chain_file, file.to_toml().as_bytes())
+        .map_err(|e| ChainError::Deploy(e.to_string()))?;
+    let payer = Payer::connect(&file, key).await?;
+    tracing::info!(rpc = %file.rpc, contract = %file.terms.contract, "the local pool pays on a local chain");
+    Ok(Some((
+        anvil,
+        ChainRail::new(payer, file, ChainPolicy::default()),
+    )))
 }
 
 fn demo_config() -> PoolConfig {
