@@ -16,7 +16,6 @@
 //! runs 40 payouts and 2 latency samples.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[path = "../tests/chain/harness.rs"]
 #[allow(dead_code)]

@@ -90,6 +90,20 @@ impl fmt::Display for Amount {
     }
 }
 
+/// Serializes an `Amount` as people and the window read it, "0.0005", where the engine's own formats
+/// keep its micro count: `#[serde(serialize_with = "crate::amount::as_decimal")]`.
+pub fn as_decimal<S: serde::Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(amount)
+}
+
+/// Serializes amounts by name the same way, `{"name": "0.0005"}`.
+pub fn as_decimal_map<S: serde::Serializer>(
+    amounts: &std::collections::BTreeMap<String, Amount>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(amounts.iter().map(|(k, v)| (k, v.to_string())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,18 +151,4 @@ mod tests {
             Err(AmountError::TooLarge(_))
         ));
     }
-}
-
-/// Serializes an `Amount` as people and the window read it, "0.0005", where the engine's own formats
-/// keep its micro count: `#[serde(serialize_with = "crate::amount::as_decimal")]`.
-pub fn as_decimal<S: serde::Serializer>(amount: &Amount, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(amount)
-}
-
-/// Serializes amounts by name the same way, `{"name": "0.0005"}`.
-pub fn as_decimal_map<S: serde::Serializer>(
-    amounts: &std::collections::BTreeMap<String, Amount>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_map(amounts.iter().map(|(k, v)| (k, v.to_string())))
 }

@@ -95,10 +95,8 @@ fn sequence_for(data_dir: &Path, address: &[u8; 20]) -> Result<u64, PayoutAddres
     let last: Option<Bound> = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    if let Some(last) = &last {
-        if last.address == text {
-            return Ok(last.seq);
-        }
+    if let Some(last) = last.as_ref().filter(|last| last.address == text) {
+        return Ok(last.seq);
     }
     // Time-based, so a binding made after a lost state file still outranks the older ones.
     let seq = now_ms().max(last.map_or(0, |l| l.seq + 1));

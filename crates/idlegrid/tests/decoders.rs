@@ -12,12 +12,13 @@ use idlegrid::amount::Amount;
 use idlegrid::job::{
     self, Access, BufferInit, BufferSpec, Fault, Job, JobError, JobLimits, Pass, Verify,
 };
+use idlegrid::onchain::{ChainPayment, ChainTerms, PendingPayout, PoolChain};
 use idlegrid::protocol::{
     Capabilities, Delivery, ErrorCode, JobProgress, JobState, LeaseOffer, MAX_REPLY_FRAME,
     MAX_REQUEST_FRAME, OutputHeader, ProtocolError, SubmitReply, SubmitRequest, WorkReply,
     WorkRequest, decode_frame, encode_frame, frame_len,
 };
-use idlegrid::statement::{Check, Id, Payout, Receipt, Signed};
+use idlegrid::statement::{AddressBinding, Check, Id, Payout, Receipt, Signed};
 use iroh::SecretKey;
 use proptest::collection::vec;
 use proptest::option;
@@ -145,6 +146,76 @@ fn key() -> impl Strategy<Value = SecretKey> {
     any::<[u8; 32]>().prop_map(|bytes| SecretKey::from_bytes(&bytes))
 }
 
+fn binding() -> impl Strategy<Value = Signed<AddressBinding>> {
+    (key(), any::<[u8; 20]>(), any::<u64>(), any::<u64>()).prop_map(
+        |(provider, address, seq, issued_at_ms)| {
+            let body = AddressBinding {
+                provider: provider.public(),
+                address,
+                seq,
+                issued_at_ms,
+            };
+            Signed::sign(body, &provider)
+        },
+    )
+}
+
+fn pool_chain() -> impl Strategy<Value = PoolChain> {
+    (
+        text(),
+        any::<u64>(),
+        any::<[u8; 20]>(),
+        text(),
+        any::<u8>(),
+        any::<u64>(),
+        option::of(text()),
+    )
+        .prop_map(
+            |(rpc, chain_id, token, symbol, decimals, confirmations, explorer)| PoolChain {
+                rpc,
+                terms: ChainTerms {
+                    chain_id,
+                    token: token.into(),
+                    symbol,
+                    decimals,
+                    contract: [7; 20].into(),
+                    confirmations,
+                    explorer,
+                },
+            },
+        )
+}
+
+fn pending_payout() -> impl Strategy<Value = PendingPayout> {
+    (
+        id(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<[u8; 32]>(),
+        option::of(any::<u64>()),
+    )
+        .prop_map(
+            |(payout, micros, receipts, seq, hash, block)| PendingPayout {
+                payout,
+                amount: Amount::from_micros(micros),
+                receipts,
+                payment: ChainPayment {
+                    chain_id: 31337,
+                    contract: [1; 20].into(),
+                    token: [2; 20].into(),
+                    symbol: "tUSD".into(),
+                    decimals: 6,
+                    to: [3; 20].into(),
+                    seq,
+                    units: idlegrid_chain::U256::from(micros),
+                    tx_hash: hash.into(),
+                    block,
+                },
+            },
+        )
+}
+
 fn delivery() -> impl Strategy<Value = Delivery> {
     let receipt = (key(), key(), id(), text(), any::<u64>(), id(), any::<u64>()).prop_map(
         |(pool, provider, job, job_name, micros, output_hash, issued_at_ms)| {
@@ -232,13 +303,18 @@ fn work_request() -> impl Strategy<Value = WorkRequest> {
             },
         );
     prop_oneof![
-        (capabilities, any::<u32>(), vec(id(), 0..4)).prop_map(|(capabilities, slots, stored)| {
-            WorkRequest::Ask {
+        (
+            capabilities,
+            any::<u32>(),
+            vec(id(), 0..4),
+            option::of(binding())
+        )
+            .prop_map(|(capabilities, slots, stored, binding)| WorkRequest::Ask {
                 capabilities,
                 slots,
                 stored,
-            }
-        }),
+                binding,
+            }),
         any::<[u8; 32]>().prop_map(|hash| WorkRequest::Blob { hash }),
         (any::<u64>(), any::<u64>(), vec(output_header(), 0..3)).prop_map(
             |(lease, gpu_micros, outputs)| WorkRequest::Result {
@@ -267,13 +343,22 @@ fn work_reply() -> impl Strategy<Value = WorkReply> {
         },
     );
     prop_oneof![
-        (vec(lease, 0..3), vec(delivery(), 0..3), any::<u32>()).prop_map(
-            |(leases, deliveries, retry_after_ms)| WorkReply::Work {
-                leases,
-                deliveries,
-                retry_after_ms
-            }
-        ),
+        (
+            vec(lease, 0..3),
+            vec(delivery(), 0..3),
+            any::<u32>(),
+            option::of(pool_chain()),
+            vec(pending_payout(), 0..2)
+        )
+            .prop_map(|(leases, deliveries, retry_after_ms, chain, pending)| {
+                WorkReply::Work {
+                    leases,
+                    deliveries,
+                    retry_after_ms,
+                    chain,
+                    pending,
+                }
+            }),
         any::<u64>().prop_map(|size| WorkReply::Blob { size }),
         Just(WorkReply::Ack),
         text().prop_map(|message| WorkReply::Error { message }),
@@ -914,6 +999,15 @@ fn write_fuzz_seeds() {
         },
         slots: 2,
         stored: vec![Id([5; 32])],
+        binding: Some(Signed::sign(
+            AddressBinding {
+                provider: provider.public(),
+                address: [8; 20],
+                seq: 1,
+                issued_at_ms: 1_700_000_000_002,
+            },
+            &provider,
+        )),
     });
     frame(&WorkRequest::Blob { hash: [6; 32] });
     frame(&WorkRequest::Result {
@@ -942,11 +1036,42 @@ fn write_fuzz_seeds() {
             Delivery::Payout(Signed::sign(payout, &pool)),
         ],
         retry_after_ms: 0,
+        chain: None,
+        pending: vec![],
     });
     frame(&WorkReply::Work {
         leases: vec![],
         deliveries: vec![],
         retry_after_ms: 5000,
+        chain: Some(PoolChain {
+            rpc: "http://127.0.0.1:8545".into(),
+            terms: ChainTerms {
+                chain_id: 31337,
+                token: [2; 20].into(),
+                symbol: "tUSD".into(),
+                decimals: 6,
+                contract: [1; 20].into(),
+                confirmations: 2,
+                explorer: None,
+            },
+        }),
+        pending: vec![PendingPayout {
+            payout: Id([9; 32]),
+            amount: Amount::from_micros(1_200),
+            receipts: 3,
+            payment: ChainPayment {
+                chain_id: 31337,
+                contract: [1; 20].into(),
+                token: [2; 20].into(),
+                symbol: "tUSD".into(),
+                decimals: 6,
+                to: [8; 20].into(),
+                seq: 4,
+                units: idlegrid_chain::U256::from(1_200),
+                tx_hash: [5; 32].into(),
+                block: Some(12),
+            },
+        }],
     });
     frame(&WorkReply::Blob { size: 24576 });
     frame(&WorkReply::Ack);

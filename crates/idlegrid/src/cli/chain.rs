@@ -164,7 +164,7 @@ pub fn chain(command: ChainCommand) -> anyhow::Result<()> {
 fn read_key_file(path: &Path) -> anyhow::Result<idlegrid_chain::payer::PrivateKeySigner> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
-    Ok(parse_key(&text).with_context(|| format!("key file {}", path.display()))?)
+    parse_key(&text).with_context(|| format!("key file {}", path.display()))
 }
 
 /// Opens the pool in `data`, on its chain when `--chain` is given.

@@ -456,11 +456,12 @@ impl Ledger {
         if let Some(repeat) = repeat_of(&tx, "payouts", &id, body, pool)? {
             return Ok(repeat);
         }
-        // A payout on a chain is pending until this provider's own check of the chain confirms it.
-        let status = if body.rail == crate::onchain::IOU_RAIL {
-            PayoutStatus::Iou
-        } else {
+        // A payout on a chain is pending until this provider's own check of the chain confirms it;
+        // any other rail is the pool's signed word.
+        let status = if body.rail == crate::onchain::RAIL {
             PayoutStatus::Pending
+        } else {
+            PayoutStatus::Iou
         };
         tx.execute(
             "INSERT INTO payouts (id, pool, amount_micros, rail, reference, issued_at_ms,
@@ -1515,7 +1516,7 @@ mod tests {
                 err,
                 LedgerError::Open(sqlite::OpenError::NewerSchema {
                     found: 99,
-                    supported: 2,
+                    supported: 3,
                     ..
                 })
             ),

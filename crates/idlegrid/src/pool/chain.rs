@@ -424,17 +424,16 @@ impl Pool {
             .flatten()
             .map(|p| (p.seq, rail.file.terms.units(p.due.amount.micros())));
         let before = rail.status();
-        if short.is_some() && short != before.short {
-            if let Some((seq, units)) = short {
-                tracing::warn!(
-                    "the deposit ({} {}) cannot cover payout {seq} ({} {}); it will be paid once the contract {} is topped up",
-                    rail.file.terms.format(deposit),
-                    rail.file.terms.symbol,
-                    rail.file.terms.format(units),
-                    rail.file.terms.symbol,
-                    rail.file.terms.contract
-                );
-            }
+        if let Some((seq, units)) = short.filter(|_| short != before.short) {
+            let terms = &rail.file.terms;
+            tracing::warn!(
+                "the deposit ({} {}) cannot cover payout {seq} ({} {}); it will be paid once the contract {} is topped up",
+                terms.format(deposit),
+                terms.symbol,
+                terms.format(units),
+                terms.symbol,
+                terms.contract
+            );
         }
         rail.note(|s| {
             s.deposit = Some(deposit);

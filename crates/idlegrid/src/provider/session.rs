@@ -175,10 +175,8 @@ impl<'a> Session<'a> {
     fn note_chain(&self, chain: Option<&PoolChain>, pending: &[PendingPayout]) {
         let pool = self.pool.to_string();
         let mut ledger = crate::sync::lock(&self.provider.ledger);
-        if let Some(chain) = chain {
-            if let Err(error) = ledger.record_pool_chain(&pool, chain) {
-                tracing::warn!(%error, "cannot keep the pool's chain");
-            }
+        if let Some(Err(error)) = chain.map(|chain| ledger.record_pool_chain(&pool, chain)) {
+            tracing::warn!(%error, "cannot keep the pool's chain");
         }
         match ledger.record_pending(&pool, pending) {
             Ok(true) => {
