@@ -52,6 +52,8 @@ pub struct ChainRail {
     pub(super) file: ChainFile,
     pub(super) policy: ChainPolicy,
     status: Mutex<RailStatus>,
+    /// Woken when a payout falls due, so it goes out without waiting for the next look.
+    due: tokio::sync::Notify,
 }
 
 /// What the rail last saw, for `idlegrid pool status` and the log.
@@ -71,7 +73,13 @@ impl ChainRail {
             file,
             policy,
             status: Mutex::new(RailStatus::default()),
+            due: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Says a payout fell due.
+    pub(super) fn wake(&self) {
+        self.due.notify_one();
     }
 
     pub fn file(&self) -> &ChainFile {
@@ -174,7 +182,6 @@ impl Pool {
     pub async fn drive_chain(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let Some(rail) = self.chain() else { return };
         let poll = rail.policy.poll;
-        let mut changes = self.shared.changes.subscribe();
         loop {
             if let Err(error) = self.chain_round().await {
                 tracing::warn!(%error, "chain payouts: will try again");
@@ -184,7 +191,7 @@ impl Pool {
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
-                _ = changes.changed() => {}
+                _ = rail.due.notified() => {}
                 _ = stop.changed() => return,
             }
         }
@@ -197,7 +204,11 @@ impl Pool {
             return Ok(());
         };
         let due = chain_store::due_chain_payouts(&self.db())?;
+        if due.is_empty() {
+            return Ok(());
+        }
         let mut nonces: Vec<u64> = due.iter().filter_map(|p| p.nonce).collect();
+        nonces.sort_unstable();
         nonces.dedup();
         let head = rail.payer.head().await?;
         let mined_nonce = rail.payer.mined_nonce().await?;

@@ -138,9 +138,9 @@ impl Pool {
     /// Pays every payout that is due, each under its id, and signs it once the rail has paid. A
     /// payout the rail cannot pay now stays due and is tried again later.
     pub(super) fn settle_due(&self) -> Result<(), PoolError> {
-        if self.shared.chain.is_some() {
+        if let Some(chain) = &self.shared.chain {
             // The chain rail's own loop pays (see `pool::chain`): a chain is too slow to wait on here.
-            self.changed();
+            chain.wake();
             return Ok(());
         }
         let due = store::due_payouts(&self.db())?;
