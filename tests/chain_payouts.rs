@@ -126,31 +126,64 @@ fn address_of(provider: &Path) -> Address {
         .unwrap()
 }
 
+/// A chain, and where a pool and its submitter keep their data.
+struct Setup {
+    dir: tempfile::TempDir,
+    chain: Chain,
+    pool_dir: PathBuf,
+    submitter: PathBuf,
+    flags: Vec<String>,
+}
+
+impl Setup {
+    /// A pool paying on a fresh chain once a provider's balance reaches `threshold`.
+    fn new(confirmations: u64, threshold: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = chain(dir.path(), confirmations);
+        let submitter = dir.path().join("submitter");
+        let flags = [
+            "--bind",
+            &format!("127.0.0.1:{}", free_port()),
+            "--allow",
+            &public_key(&submitter),
+            "--replicas-for-new",
+            "1",
+            "--canary-rate",
+            "0",
+            "--payout-threshold",
+            threshold,
+            "--chain",
+            text(&chain.chain_toml),
+            "--chain-key-file",
+            text(&chain.key_file),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        Setup {
+            pool_dir: dir.path().join("pool"),
+            dir,
+            chain,
+            submitter,
+            flags,
+        }
+    }
+
+    fn pool_args(&self) -> Vec<&str> {
+        self.flags.iter().map(String::as_str).collect()
+    }
+}
+
 #[test]
 fn a_pool_pays_two_providers_on_chain_and_every_book_agrees_to_the_unit() {
-    let dir = tempfile::tempdir().unwrap();
-    let chain = chain(dir.path(), 2);
-    let pool_dir = dir.path().join("pool");
-    let submitter = dir.path().join("submitter");
-    let allow = public_key(&submitter);
-    let bind = format!("127.0.0.1:{}", free_port());
-    let pool_args = [
-        "--bind",
-        &bind,
-        "--allow",
-        &allow,
-        "--replicas-for-new",
-        "1",
-        "--canary-rate",
-        "0",
-        "--payout-threshold",
-        "0.0002",
-        "--chain",
-        text(&chain.chain_toml),
-        "--chain-key-file",
-        text(&chain.key_file),
-    ];
-    let (_pool, ticket) = start_pool(&pool_dir, &pool_args);
+    let s = Setup::new(2, "0.0002");
+    let (dir, chain, pool_dir, submitter) = (
+        &s.dir,
+        &s.chain,
+        s.pool_dir.as_path(),
+        s.submitter.as_path(),
+    );
+    let pool_args = s.pool_args();
+    let (_pool, ticket) = start_pool(pool_dir, &pool_args);
     let providers: Vec<PathBuf> = (0..2)
         .map(|i| dir.path().join(format!("provider{i}")))
         .collect();
@@ -161,14 +194,14 @@ fn a_pool_pays_two_providers_on_chain_and_every_book_agrees_to_the_unit() {
 
     const JOBS: usize = 6;
     let submits: Vec<Child> = (0..JOBS)
-        .map(|i| submit(&ticket, &submitter, &dir.path().join(format!("out{i}"))))
+        .map(|i| submit(&ticket, submitter, &dir.path().join(format!("out{i}"))))
         .collect();
     for child in submits {
         assert!(child.wait_with_output().unwrap().status.success());
     }
     // The second provider goes offline while it is paid, and finds its payouts when it comes back.
     running[1] = None;
-    let status = || json(&["pool", "status", "--data", text(&pool_dir), "--json"]);
+    let status = || json(&["pool", "status", "--data", text(pool_dir), "--json"]);
     wait_until(
         "the pool has paid out everything above the threshold",
         Duration::from_secs(60),
@@ -280,45 +313,31 @@ fn wait_for_exit(pool: &mut Process, what: &str) {
 
 #[test]
 fn a_pool_killed_at_each_moment_of_a_payout_pays_it_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let chain = chain(dir.path(), 3);
-    let pool_dir = dir.path().join("pool");
-    let submitter = dir.path().join("submitter");
-    let allow = public_key(&submitter);
-    let bind = format!("127.0.0.1:{}", free_port());
-    let args = [
-        "--bind",
-        &bind,
-        "--allow",
-        &allow,
-        "--replicas-for-new",
-        "1",
-        "--canary-rate",
-        "0",
-        "--payout-threshold",
-        "0.0001",
-        "--chain",
-        text(&chain.chain_toml),
-        "--chain-key-file",
-        text(&chain.key_file),
-    ];
+    let s = Setup::new(3, "0.0001");
+    let (dir, chain, pool_dir, submitter) = (
+        &s.dir,
+        &s.chain,
+        s.pool_dir.as_path(),
+        s.submitter.as_path(),
+    );
+    let args = s.pool_args();
     let provider = dir.path().join("provider");
 
     // Killed once the first payout's transaction is signed and stored, before it is broadcast.
-    let (mut pool, ticket) = pool_process(&pool_dir, &args, Some("chain-signed"));
+    let (mut pool, ticket) = pool_process(pool_dir, &args, Some("chain-signed"));
     let _provider = start_provider(&ticket, &provider);
-    let job = submit(&ticket, &submitter, &dir.path().join("out1"));
+    let job = submit(&ticket, submitter, &dir.path().join("out1"));
     wait_for_exit(&mut pool, "the pool dies after signing");
     // Started again, it broadcasts the stored bytes; killed once they are mined, before the
     // confirmations arrive.
-    let (mut pool, _) = pool_process(&pool_dir, &args, Some("chain-mined"));
+    let (mut pool, _) = pool_process(pool_dir, &args, Some("chain-mined"));
     wait_for_exit(&mut pool, "the pool dies before the confirmations");
     // Started again, it signs the first payout; killed right after broadcasting the second.
-    let (mut pool, _) = pool_process(&pool_dir, &args, Some("chain-broadcast"));
+    let (mut pool, _) = pool_process(pool_dir, &args, Some("chain-broadcast"));
     assert!(job.wait_with_output().unwrap().status.success());
-    let second = submit(&ticket, &submitter, &dir.path().join("out2"));
+    let second = submit(&ticket, submitter, &dir.path().join("out2"));
     wait_for_exit(&mut pool, "the pool dies after broadcasting");
-    let (_pool, _) = pool_process(&pool_dir, &args, None);
+    let (_pool, _) = pool_process(pool_dir, &args, None);
     assert!(second.wait_with_output().unwrap().status.success());
 
     wait_until(

@@ -200,20 +200,25 @@ fn pending_payout() -> impl Strategy<Value = PendingPayout> {
                 payout,
                 amount: Amount::from_micros(micros),
                 receipts,
-                payment: ChainPayment {
-                    chain_id: 31337,
-                    contract: [1; 20].into(),
-                    token: [2; 20].into(),
-                    symbol: "tUSD".into(),
-                    decimals: 6,
-                    to: [3; 20].into(),
-                    seq,
-                    units: idlegrid_chain::U256::from(micros),
-                    tx_hash: hash.into(),
-                    block,
-                },
+                payment: chain_payment(seq, micros, hash, block),
             },
         )
+}
+
+/// A payment on the local test chain (id 31337) of `micros` units of a 6-decimal token.
+fn chain_payment(seq: u64, micros: u64, tx_hash: [u8; 32], block: Option<u64>) -> ChainPayment {
+    ChainPayment {
+        chain_id: 31337,
+        contract: [1; 20].into(),
+        token: [2; 20].into(),
+        symbol: "tUSD".into(),
+        decimals: 6,
+        to: [3; 20].into(),
+        seq,
+        units: idlegrid_chain::U256::from(micros),
+        tx_hash: tx_hash.into(),
+        block,
+    }
 }
 
 fn delivery() -> impl Strategy<Value = Delivery> {
@@ -1059,18 +1064,7 @@ fn write_fuzz_seeds() {
             payout: Id([9; 32]),
             amount: Amount::from_micros(1_200),
             receipts: 3,
-            payment: ChainPayment {
-                chain_id: 31337,
-                contract: [1; 20].into(),
-                token: [2; 20].into(),
-                symbol: "tUSD".into(),
-                decimals: 6,
-                to: [8; 20].into(),
-                seq: 4,
-                units: idlegrid_chain::U256::from(1_200),
-                tx_hash: [5; 32].into(),
-                block: Some(12),
-            },
+            payment: crate::chain_payment(4, 1_200, [5; 32], Some(12)),
         }],
     });
     frame(&WorkReply::Blob { size: 24576 });

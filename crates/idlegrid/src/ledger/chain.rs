@@ -155,51 +155,31 @@ impl Ledger {
 
     /// Chain payouts not yet confirmed, and notices of payouts on their way.
     pub fn payouts_to_check(&self) -> Result<Vec<PayoutToCheck>, LedgerError> {
-        let mut out = Vec::new();
-        let mut signed = self.conn.prepare(
+        let mut out = self.to_check(
             "SELECT id, pool, reference, amount_micros FROM payouts
-             WHERE rail = ?1 AND status IN ('pending', 'not_found') ORDER BY issued_at_ms",
+             WHERE rail = 'evm' AND status IN ('pending', 'not_found') ORDER BY issued_at_ms",
+            true,
         )?;
-        let rows = signed.query_map([crate::onchain::RAIL], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, pool, reference, micros) = row?;
-            out.push(PayoutToCheck {
-                id,
-                pool,
-                amount: amount_from_sql(micros)?,
-                signed: true,
-                payment: serde_json::from_str(&reference).ok(),
-            });
-        }
-        let mut notices = self.conn.prepare(
+        out.extend(self.to_check(
             "SELECT id, pool, payment, amount_micros FROM pending_payouts ORDER BY seen_at_ms",
-        )?;
-        let rows = notices.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, pool, payment, micros) = row?;
-            out.push(PayoutToCheck {
-                id,
-                pool,
-                amount: amount_from_sql(micros)?,
-                signed: false,
-                payment: serde_json::from_str(&payment).ok(),
-            });
-        }
+            false,
+        )?);
         Ok(out)
+    }
+
+    /// The payouts `sql` selects as (id, pool, payment JSON, amount).
+    fn to_check(&self, sql: &str, signed: bool) -> Result<Vec<PayoutToCheck>, LedgerError> {
+        let mut statement = self.conn.prepare(sql)?;
+        let rows = statement.query_and_then([], |r| -> Result<PayoutToCheck, LedgerError> {
+            Ok(PayoutToCheck {
+                id: r.get(0)?,
+                pool: r.get(1)?,
+                amount: amount_from_sql(r.get(3)?)?,
+                signed,
+                payment: serde_json::from_str(&r.get::<_, String>(2)?).ok(),
+            })
+        })?;
+        rows.collect()
     }
 
     /// Records what the chain showed of a payout through `rpc`. A signed payout becomes confirmed or

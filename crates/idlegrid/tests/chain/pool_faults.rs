@@ -15,6 +15,18 @@ use crate::harness::{Harness, REWARD, binding, fresh_address, payment};
 
 const NO_BUMP: Duration = Duration::from_secs(3600);
 
+/// A provider with an address bound, that earned `jobs` payouts.
+fn earner(h: &Harness, pool: &idlegrid::pool::Pool, jobs: usize) -> SecretKey {
+    let provider = SecretKey::generate();
+    h.earn(
+        pool,
+        &provider,
+        Some(&binding(&provider, fresh_address(), 1)),
+        jobs,
+    );
+    provider
+}
+
 fn pending(
     pool: &idlegrid::pool::Pool,
     provider: &SecretKey,
@@ -82,13 +94,7 @@ async fn a_dropped_transaction_is_sent_again() {
     let h = Harness::start(&[], 1_000_000, 1).await;
     let _: Value = h.rpc("evm_setAutomine", json!([false])).await;
     let pool = h.pool(NO_BUMP).await;
-    let provider = SecretKey::generate();
-    h.earn(
-        &pool,
-        &provider,
-        Some(&binding(&provider, fresh_address(), 1)),
-        1,
-    );
+    let provider = earner(&h, &pool, 1);
     pool.chain_round().await.unwrap();
     let hash = pending(&pool, &provider)[0].payment.tx_hash;
     let _: Value = h.rpc("anvil_dropTransaction", json!([hash])).await;
@@ -104,13 +110,7 @@ async fn a_dropped_transaction_is_sent_again() {
 async fn a_reorg_that_removes_the_payout_has_it_sent_again() {
     let h = Harness::start(&[], 1_000_000, 3).await;
     let pool = h.pool(NO_BUMP).await;
-    let provider = SecretKey::generate();
-    h.earn(
-        &pool,
-        &provider,
-        Some(&binding(&provider, fresh_address(), 1)),
-        1,
-    );
+    let provider = earner(&h, &pool, 1);
     pool.chain_round().await.unwrap();
     pool.chain_round().await.unwrap();
     let hash = pending(&pool, &provider)[0].payment.tx_hash;
@@ -136,13 +136,7 @@ async fn a_transaction_priced_under_the_base_fee_is_replaced_with_higher_fees() 
     let h = Harness::start(&[], 1_000_000, 1).await;
     let _: Value = h.rpc("evm_setAutomine", json!([false])).await;
     let pool = h.pool(Duration::from_secs(1)).await;
-    let provider = SecretKey::generate();
-    h.earn(
-        &pool,
-        &provider,
-        Some(&binding(&provider, fresh_address(), 1)),
-        1,
-    );
+    let provider = earner(&h, &pool, 1);
     pool.chain_round().await.unwrap();
     let first = pending(&pool, &provider)[0].payment.tx_hash;
     let sent: Value = h.rpc("eth_getTransactionByHash", json!([first])).await;
@@ -178,13 +172,7 @@ async fn a_transaction_priced_under_the_base_fee_is_replaced_with_higher_fees() 
 async fn a_deposit_that_runs_out_holds_payouts_until_it_is_topped_up() {
     let h = Harness::start(&[], REWARD * 3 / 2, 1).await;
     let pool = h.pool(NO_BUMP).await;
-    let provider = SecretKey::generate();
-    h.earn(
-        &pool,
-        &provider,
-        Some(&binding(&provider, fresh_address(), 1)),
-        2,
-    );
+    let provider = earner(&h, &pool, 2);
     h.rounds_until(&pool, 10, || h.payouts_for(&pool, &provider).len() == 1)
         .await;
     for _ in 0..3 {
