@@ -111,6 +111,10 @@ pub enum PoolError {
     MissingInput(String),
     #[error("no such job")]
     UnknownJob,
+    #[error(
+        "this pool has payouts due on a chain; start it with --chain (and its key) so they are paid there"
+    )]
+    ChainNeeded,
     #[error("the payout address binding is not the provider's own: {0}")]
     Binding(crate::statement::StatementError),
     #[error("pool data directory {}: {source}", path.display())]
@@ -192,6 +196,10 @@ impl Pool {
             source,
         })?;
         let db = store::open(&dir.join("pool.sqlite"))?;
+        // Paying them as IOUs could pay twice: a transaction may carry them already.
+        if chain.is_none() && !chain_store::due_chain_payouts(&db)?.is_empty() {
+            return Err(PoolError::ChainNeeded);
+        }
         let blobs = BlobStore::open(&dir.join("blobs"), None)?;
         let pool = Pool {
             shared: Arc::new(Shared {

@@ -28,6 +28,8 @@ pub struct PoolReport {
     pub pending: Amount,
     /// Of those, the ones a transaction already carries.
     pub broadcast_count: u64,
+    #[serde(serialize_with = "crate::amount::as_decimal")]
+    pub broadcast: Amount,
     pub without_address: Vec<Unpayable>,
     pub chain: Option<ChainReport>,
 }
@@ -49,6 +51,9 @@ pub struct ChainReport {
     /// The token the contract holds, in the token's units as a decimal string; absent when the chain
     /// could not be asked, with the reason in `error`.
     pub deposit: Option<String>,
+    /// True when the deposit cannot cover the payouts waiting for a transaction: they are paid once
+    /// the contract is topped up.
+    pub deposit_short: bool,
     pub error: Option<String>,
 }
 
@@ -70,6 +75,7 @@ pub fn books(dir: &Path) -> Result<PoolReport, StoreError> {
         pending_count: books.due.0,
         pending: books.due.1,
         broadcast_count: books.in_flight.0,
+        broadcast: books.in_flight.1,
         without_address,
         chain: None,
     })
@@ -84,18 +90,31 @@ pub fn chain_of(dir: &Path) -> Option<PoolChain> {
 pub async fn with_deposit(mut report: PoolReport, chain: &PoolChain) -> PoolReport {
     let terms = &chain.terms;
     let deposit = idlegrid_chain::check::balance(&chain.rpc, terms.token, terms.contract).await;
+    let waiting = report.pending_waiting();
     report.chain = Some(ChainReport {
         chain_id: terms.chain_id,
         symbol: terms.symbol.clone(),
         contract: terms.contract.to_string(),
         rpc: chain.rpc.clone(),
         deposit: deposit.as_ref().ok().map(|units| terms.format(*units)),
+        deposit_short: deposit
+            .as_ref()
+            .is_ok_and(|units| *units < terms.units(waiting.micros())),
         error: deposit.err().map(|e| e.to_string()),
     });
     report
 }
 
 impl PoolReport {
+    /// Payouts fixed and not yet carried by a transaction.
+    fn pending_waiting(&self) -> Amount {
+        Amount::from_micros(
+            self.pending
+                .micros()
+                .saturating_sub(self.broadcast.micros()),
+        )
+    }
+
     /// The books as a person reads them.
     pub fn describe(&self) -> String {
         let unit = self
@@ -112,6 +131,14 @@ impl PoolReport {
                 (Some(deposit), _) => out += &format!("deposit:   {deposit}{unit}\n"),
                 (None, Some(error)) => out += &format!("deposit:   unknown ({error})\n"),
                 _ => {}
+            }
+            if chain.deposit_short {
+                out += &format!(
+                    "the deposit cannot cover the {}{unit} of payouts waiting: top up the contract {} \
+                     and they are paid then, once each\n",
+                    self.pending_waiting(),
+                    chain.contract
+                );
             }
         } else {
             out += "chain:     none (payouts are IOUs signed by the pool)\n";

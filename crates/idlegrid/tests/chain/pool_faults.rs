@@ -187,12 +187,23 @@ async fn a_deposit_that_runs_out_holds_payouts_until_it_is_topped_up() {
     let books = report::books(&h.pool_dir()).unwrap();
     assert_eq!((books.pending_count, books.broadcast_count), (1, 0));
     let books = report::with_deposit(books, &h.file).await;
-    assert_eq!(books.chain.unwrap().deposit.as_deref(), Some("0.00005"));
+    assert!(
+        books
+            .describe()
+            .contains("the deposit cannot cover the 0.0001 tUSD of payouts waiting"),
+        "{}",
+        books.describe()
+    );
+    let chain = books.chain.unwrap();
+    assert_eq!(chain.deposit.as_deref(), Some("0.00005"));
+    assert!(chain.deposit_short);
 
     h.anvil.deposit(&h.file, U256::from(REWARD)).await.unwrap();
     h.rounds_until(&pool, 10, || h.payouts_for(&pool, &provider).len() == 2)
         .await;
     h.assert_each_paid_once(2).await;
+    let books = report::with_deposit(report::books(&h.pool_dir()).unwrap(), &h.file).await;
+    assert!(!books.chain.unwrap().deposit_short);
 }
 
 #[tokio::test]
