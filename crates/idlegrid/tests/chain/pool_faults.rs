@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use idlegrid::pool::report;
+use idlegrid::pool::{Pool, PoolError, report};
 use idlegrid::protocol::WorkReply;
 use idlegrid_chain::U256;
 use iroh::SecretKey;
@@ -16,7 +16,7 @@ use crate::harness::{Harness, REWARD, binding, fresh_address, payment};
 const NO_BUMP: Duration = Duration::from_secs(3600);
 
 /// A provider with an address bound, that earned `jobs` payouts.
-fn earner(h: &Harness, pool: &idlegrid::pool::Pool, jobs: usize) -> SecretKey {
+fn earner(h: &Harness, pool: &Pool, jobs: usize) -> SecretKey {
     let provider = SecretKey::generate();
     h.earn(
         pool,
@@ -27,10 +27,7 @@ fn earner(h: &Harness, pool: &idlegrid::pool::Pool, jobs: usize) -> SecretKey {
     provider
 }
 
-fn pending(
-    pool: &idlegrid::pool::Pool,
-    provider: &SecretKey,
-) -> Vec<idlegrid::onchain::PendingPayout> {
+fn pending(pool: &Pool, provider: &SecretKey) -> Vec<idlegrid::onchain::PendingPayout> {
     match pool
         .ask(&provider.public(), &big_capabilities(), 0, &[], None)
         .unwrap()
@@ -183,6 +180,11 @@ async fn a_deposit_that_runs_out_holds_payouts_until_it_is_topped_up() {
         h.payouts_for(&pool, &provider).len(),
         1,
         "the second does not fit the deposit"
+    );
+    let without_chain = Pool::open(&h.pool_dir(), h.pool_key.clone(), Default::default());
+    assert!(
+        matches!(without_chain, Err(PoolError::ChainNeeded)),
+        "a payout due on a chain is never paid as an IOU"
     );
     let books = report::books(&h.pool_dir()).unwrap();
     assert_eq!((books.pending_count, books.broadcast_count), (1, 0));
