@@ -150,7 +150,7 @@ pub fn chain(command: ChainCommand) -> anyhow::Result<()> {
 fn read_key_file(path: &Path) -> anyhow::Result<idlegrid_chain::payer::PrivateKeySigner> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
-    Ok(parse_key(&text).with_context(|| format!("key file {}", path.display()))?)
+    parse_key(&text).with_context(|| format!("key file {}", path.display()))
 }
 
 /// Opens the pool in `data`, on its chain when `--chain` is given.
@@ -199,13 +199,8 @@ pub fn payout_binding(
     key: &iroh::SecretKey,
     args: &PayoutArgs,
 ) -> anyhow::Result<Option<Signed<AddressBinding>>> {
-    let choice = match (&args.payout_address, args.no_payout_address) {
-        (_, true) => PayoutChoice::Declined,
-        (Some(text), false) => PayoutChoice::Address(
-            parse_address(text).map_err(|e| anyhow::anyhow!("--payout-address: {e}"))?,
-        ),
-        (None, false) => PayoutChoice::OwnAccount,
-    };
+    let choice = PayoutChoice::from_input(args.payout_address.as_deref(), args.no_payout_address)
+        .map_err(|e| anyhow::anyhow!("--payout-address: {e}"))?;
     let binding = payout_address::binding(data, &KeyStore::from_env(), key, &choice)?;
     match &binding {
         Some(binding) => {

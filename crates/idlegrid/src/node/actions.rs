@@ -54,22 +54,30 @@ impl Node {
     }
 
     pub fn settings(&self) -> Settings {
-        lock(&self.inner.settings).clone()
+        let settings = lock(&self.inner.settings).clone();
+        Settings {
+            payout: self.with_bound_address(settings.payout.clone()),
+            ..settings
+        }
     }
 
-    /// Checks and saves the settings, and hands the preferences to the monitor. Starting at login is
-    /// the app's to apply; the node only keeps the choice.
-    pub fn set_settings(&self, settings: Settings) -> Result<Settings, NodeError> {
+    /// Checks and saves the settings, hands the preferences to the monitor and the payout address to
+    /// the providers. Starting at login is the app's to apply; the node only keeps the choice.
+    pub fn set_settings(&self, mut settings: Settings) -> Result<Settings, NodeError> {
         rules::validate(&settings).map_err(NodeError::InvalidSettings)?;
+        settings.payout.bound_address = None;
+        if settings.payout != lock(&self.inner.settings).payout {
+            self.apply_payout(&settings.payout)?;
+        }
         let json = serde_json::to_string(&settings)
             .map_err(|e| NodeError::InvalidSettings(e.to_string()))?;
         lock(&self.inner.store).set_setting(SETTINGS_KEY, &json)?;
         self.inner
             .monitor
             .set_preferences(settings.preferences.clone());
-        *lock(&self.inner.settings) = settings.clone();
+        *lock(&self.inner.settings) = settings;
         self.refresh();
-        Ok(settings)
+        Ok(self.settings())
     }
 
     fn set_preferences(&self, preferences: Preferences) -> Result<(), NodeError> {
@@ -324,6 +332,7 @@ impl Node {
             verdicts,
             wake: std::sync::Arc::clone(&self.inner.wake),
             news: self.inner.news.clone(),
+            payout: self.inner.payout.subscribe(),
         };
         let membership = PoolMembership::start(record, start).await?;
         lock(&self.inner.failed).remove(&record.id);

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 
 use crate::amount::Amount;
 use crate::idle::Now;
-use crate::ledger::{CheckEntry, Earnings, PayoutEntry, ReceiptEntry, UnpaidWork};
+use crate::ledger::{CheckEntry, Earnings, PayoutEntry, PayoutStatus, ReceiptEntry, UnpaidWork};
 
 use super::views::{
-    Bucket, CheckView, ChecksView, EarningsView, PayoutView, PoolTotal, Problem, ProblemKind, Range,
+    Bucket, CheckView, ChecksView, EarningsView, PayoutState, PayoutView, PoolTotal, Problem,
+    ProblemKind, Range,
 };
 
 const HOUR_MS: u64 = 3_600_000;
@@ -237,10 +238,29 @@ pub fn payout_view(payout: &PayoutEntry, names: &PoolNames) -> PayoutView {
         pool_id: payout.pool.clone(),
         pool_name: pool_name(names, &payout.pool),
         amount: payout.amount,
+        symbol: payout.symbol.clone(),
         receipts: payout.receipt_count,
-        signature_verified: true,
+        signature_verified: payout.signed,
+        status: payout_state(payout.status),
         rail: payout.rail.clone(),
         reference: payout.reference.clone(),
+        chain_id: payout.chain_id,
+        to: payout.to.clone(),
+        tx_hash: payout.tx_hash.clone(),
+        explorer_url: payout.explorer_url.clone(),
+        block: payout.block,
+        confirmations: payout.confirmations,
+        checked_through_pool: payout.checked_through_pool,
+        note: payout.note.clone(),
+    }
+}
+
+fn payout_state(status: PayoutStatus) -> PayoutState {
+    match status {
+        PayoutStatus::Pending => PayoutState::Pending,
+        PayoutStatus::Confirmed => PayoutState::Confirmed,
+        PayoutStatus::NotFound => PayoutState::NotFound,
+        PayoutStatus::Iou => PayoutState::Iou,
     }
 }
 
@@ -402,5 +422,63 @@ mod tests {
         let payouts = payouts(&earnings, &names);
         assert_eq!(payouts[0].id, "p1");
         assert!(payouts[0].signature_verified);
+    }
+
+    #[test]
+    fn a_chain_payout_shows_its_token_status_and_transaction() {
+        let tx = format!("0x{}", "ab".repeat(32));
+        let chain = PayoutEntry {
+            id: "c".into(),
+            pool: "abcdefghijk".into(),
+            amount: Amount::from_micros(1_200),
+            receipt_count: 3,
+            issued_at_ms: 5,
+            status: PayoutStatus::Confirmed,
+            chain_id: Some(31_337),
+            symbol: Some("tUSD".into()),
+            to: Some(format!("0x{}", "11".repeat(20))),
+            tx_hash: Some(tx.clone()),
+            block: Some(12),
+            confirmations: Some(3),
+            explorer_url: Some(format!("https://explorer.invalid/tx/{tx}")),
+            checked_via: Some("http://127.0.0.1:8545".into()),
+            checked_through_pool: true,
+            ..PayoutEntry::blank("evm".into(), "{}".into())
+        };
+        let names = PoolNames::from([("abcdefghijk".to_owned(), "Lab".to_owned())]);
+        let view = payout_view(&chain, &names);
+        assert_eq!(view.status, PayoutState::Confirmed);
+        assert_eq!(view.symbol.as_deref(), Some("tUSD"));
+        assert_eq!(view.tx_hash.as_deref(), Some(tx.as_str()));
+        assert_eq!(
+            view.explorer_url,
+            Some(format!("https://explorer.invalid/tx/{tx}"))
+        );
+        assert_eq!((view.block, view.confirmations), (Some(12), Some(3)));
+        assert_eq!((view.pool_name.as_str(), view.receipts), ("Lab", 3));
+        assert!(view.checked_through_pool && view.signature_verified);
+
+        let notice = PayoutEntry {
+            status: PayoutStatus::Pending,
+            signed: false,
+            checked_through_pool: false,
+            ..chain.clone()
+        };
+        let view = payout_view(&notice, &names);
+        assert_eq!(view.status, PayoutState::Pending);
+        assert!(!view.signature_verified && !view.checked_through_pool);
+
+        let missing = PayoutEntry {
+            status: PayoutStatus::NotFound,
+            note: Some("the transaction failed".into()),
+            ..chain
+        };
+        let view = payout_view(&missing, &names);
+        assert_eq!(view.status, PayoutState::NotFound);
+        assert_eq!(view.note.as_deref(), Some("the transaction failed"));
+
+        let iou = payout_view(&PayoutEntry::blank("statement".into(), "r".into()), &names);
+        assert_eq!(iou.status, PayoutState::Iou);
+        assert_eq!((iou.symbol, iou.tx_hash), (None, None));
     }
 }

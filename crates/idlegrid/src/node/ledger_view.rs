@@ -8,6 +8,7 @@ use std::sync::Arc;
 use iroh::PublicKey;
 
 use crate::ledger::{Earnings, Ledger};
+use crate::statement::AddressBinding;
 
 use super::NodeError;
 
@@ -25,6 +26,13 @@ impl LedgerView {
 
     pub fn snapshot(&self) -> Arc<Earnings> {
         Arc::clone(&self.snapshot)
+    }
+
+    /// Records an address this provider bound as its own, before any provider asks to be paid there.
+    pub fn record_own_address(&self, binding: &AddressBinding) -> Result<(), NodeError> {
+        Ok(self
+            .ledger
+            .record_own_address(&binding.address, binding.seq)?)
     }
 
     /// Reads the ledger again, after a provider wrote to it.

@@ -418,17 +418,17 @@ impl Pool {
             .flatten()
             .map(|p| (p.seq, rail.file.terms.units(p.due.amount.micros())));
         let before = rail.status();
-        if short.is_some() && short != before.short {
-            if let Some((seq, units)) = short {
-                tracing::warn!(
-                    "the deposit ({} {}) cannot cover payout {seq} ({} {}); it will be paid once the contract {} is topped up",
-                    rail.file.terms.format(deposit),
-                    rail.file.terms.symbol,
-                    rail.file.terms.format(units),
-                    rail.file.terms.symbol,
-                    rail.file.terms.contract
-                );
-            }
+        if short != before.short
+            && let Some((seq, units)) = short
+        {
+            tracing::warn!(
+                "the deposit ({} {}) cannot cover payout {seq} ({} {}); it will be paid once the contract {} is topped up",
+                rail.file.terms.format(deposit),
+                rail.file.terms.symbol,
+                rail.file.terms.format(units),
+                rail.file.terms.symbol,
+                rail.file.terms.contract
+            );
         }
         rail.note(|s| {
             s.deposit = Some(deposit);
