@@ -74,6 +74,10 @@ export type PoolTotal = {
   id: string,
   name: string,
   total: Amount,
+  /**
+   * The token the pool pays in on a chain; absent for a pool that pays IOUs.
+   */
+  symbol: string | null,
 };
 
 export type EarningsView = {
@@ -107,6 +111,15 @@ export type EarningsView = {
    * Unpaid checks this provider ran (all time), once judged.
    */
   checks: Checks,
+  /**
+   * The tokens the pools earned from (all time) pay in, by symbol: the unit of the totals when
+   * there is one and `iou` is false.
+   */
+  symbols: Array<string>,
+  /**
+   * Some pool earned from pays IOUs: its payouts are its signed word, not paid on a chain.
+   */
+  iou: boolean,
 };
 
 export type Check = {
@@ -256,6 +269,10 @@ export type Pool = {
   earned_total: Amount,
   earned_today: Amount,
   joined_at_ms: number,
+  /**
+   * The token the pool pays in on a chain, once it has said; absent for a pool that pays IOUs.
+   */
+  symbol: string | null,
 };
 
 export type Notices = {

@@ -89,8 +89,17 @@ impl Node {
     }
 
     pub fn earnings(&self, range: Range) -> EarningsView {
-        let snapshot = self.ledger_snapshot();
-        earnings::earnings_view(range, &snapshot, &self.pool_names(), Now::system())
+        let (snapshot, symbols) = {
+            let ledger = lock(&self.inner.ledger);
+            (ledger.snapshot(), ledger.symbols())
+        };
+        earnings::earnings_view(
+            range,
+            &snapshot,
+            &self.pool_names(),
+            &symbols,
+            Now::system(),
+        )
     }
 
     /// Payouts, newest first.
@@ -168,7 +177,10 @@ impl Node {
     /// Joined and blocked pools, oldest first.
     pub fn pools(&self) -> Vec<PoolView> {
         let records = lock(&self.inner.records).clone();
-        let snapshot = lock(&self.inner.ledger).snapshot();
+        let (snapshot, symbols) = {
+            let ledger = lock(&self.inner.ledger);
+            (ledger.snapshot(), ledger.symbols())
+        };
         let now = Now::system();
         records
             .iter()
@@ -187,6 +199,7 @@ impl Node {
                     earned_total,
                     earned_today,
                     joined_at_ms: r.joined_at_ms,
+                    symbol: symbols.get(&r.id).cloned(),
                 }
             })
             .collect()

@@ -6,7 +6,7 @@
 //! UTC offset: a daylight-saving change inside the range shifts older buckets by that hour, which a
 //! chart of earnings can bear.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::amount::Amount;
 use crate::idle::Now;
@@ -34,6 +34,9 @@ pub struct Money {
 
 /// Pool ids to the names people gave them.
 pub type PoolNames = BTreeMap<String, String>;
+
+/// Pool ids to the symbol of the token each pays in on a chain; a pool not listed pays IOUs.
+pub type PoolSymbols = BTreeMap<String, String>;
 
 impl Range {
     /// Bucket length and how many buckets the range has.
@@ -100,6 +103,7 @@ pub fn earnings_view(
     range: Range,
     earnings: &Earnings,
     names: &PoolNames,
+    symbols: &PoolSymbols,
     now: Now,
 ) -> EarningsView {
     let (bucket_ms, count) = range.buckets();
@@ -133,20 +137,32 @@ pub fn earnings_view(
             id: id.to_owned(),
             name: pool_name(names, id),
             total,
+            symbol: symbols.get(id).cloned(),
         })
         .collect();
     pools.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+    let (units, iou) = units(earnings, symbols);
     EarningsView {
         range,
         bucket_ms,
         buckets,
         pools,
+        symbols: units,
+        iou,
         total,
         paid: earnings.paid,
         balance: earnings.balance,
         problems: problems(&earnings.unpaid_work, names),
         checks: checks(&earnings.checks, names),
     }
+}
+
+/// The tokens the pools this provider earned from pay in, and whether any of them pays IOUs.
+fn units(earnings: &Earnings, symbols: &PoolSymbols) -> (Vec<String>, bool) {
+    let pools: BTreeSet<&str> = earnings.receipts.iter().map(|r| r.pool.as_str()).collect();
+    let tokens: BTreeSet<&String> = pools.iter().filter_map(|p| symbols.get(*p)).collect();
+    let iou = pools.iter().any(|p| !symbols.contains_key(*p));
+    (tokens.into_iter().cloned().collect(), iou)
 }
 
 pub fn checks(checks: &[CheckEntry], names: &PoolNames) -> ChecksView {
@@ -347,7 +363,7 @@ mod tests {
         ]);
         let mut names = PoolNames::new();
         names.insert("a".into(), "Home".into());
-        let view = earnings_view(Range::Day, &earnings, &names, now(0));
+        let view = earnings_view(Range::Day, &earnings, &names, &PoolSymbols::new(), now(0));
         assert_eq!(view.buckets.len(), 24);
         assert_eq!(view.bucket_ms, HOUR_MS);
         let last = view.buckets.last().unwrap();
@@ -360,12 +376,12 @@ mod tests {
         assert_eq!(view.pools[0].name, "Home");
         assert_eq!(view.pools[0].total, Amount::from_micros(7));
         assert_eq!(view.pools[1].name, "b");
-        let week = earnings_view(Range::Week, &earnings, &names, now(0));
+        let week = earnings_view(Range::Week, &earnings, &names, &PoolSymbols::new(), now(0));
         assert_eq!(
             (week.buckets.len(), week.total),
             (28, Amount::from_micros(1_010))
         );
-        let month = earnings_view(Range::Month, &earnings, &names, now(0));
+        let month = earnings_view(Range::Month, &earnings, &names, &PoolSymbols::new(), now(0));
         assert_eq!(month.buckets.len(), 30);
         assert_eq!(month.buckets[29].start_ms, period_start(now(0), DAY_MS));
     }
@@ -480,5 +496,35 @@ mod tests {
         let iou = payout_view(&PayoutEntry::blank("statement".into(), "r".into()), &names);
         assert_eq!(iou.status, PayoutState::Iou);
         assert_eq!((iou.symbol, iou.tx_hash), (None, None));
+    }
+
+    #[test]
+    fn totals_name_the_token_each_pool_pays_in() {
+        let earnings = ledger(vec![
+            receipt("chain", T, 5),
+            receipt("iou", T, 3),
+            receipt("other", T - 40 * DAY_MS, 1),
+        ]);
+        let symbols = PoolSymbols::from([
+            ("chain".to_owned(), "tUSD".to_owned()),
+            ("other".to_owned(), "USDC".to_owned()),
+        ]);
+        let view = earnings_view(Range::Day, &earnings, &PoolNames::new(), &symbols, now(0));
+        let symbol_of = |id: &str| {
+            view.pools
+                .iter()
+                .find(|p| p.id == id)
+                .unwrap()
+                .symbol
+                .clone()
+        };
+        assert_eq!(symbol_of("chain").as_deref(), Some("tUSD"));
+        assert_eq!(symbol_of("iou"), None);
+        // Paid and the balance are all time: every pool earned from counts, in range or not.
+        assert_eq!(view.symbols, ["USDC", "tUSD"]);
+        assert!(view.iou);
+        let one = ledger(vec![receipt("chain", T, 5)]);
+        let view = earnings_view(Range::Day, &one, &PoolNames::new(), &symbols, now(0));
+        assert_eq!((view.symbols, view.iou), (vec!["tUSD".to_owned()], false));
     }
 }

@@ -101,6 +101,11 @@ pub struct EarningsView {
     pub problems: Vec<Problem>,
     /// Unpaid checks this provider ran (all time), once judged.
     pub checks: ChecksView,
+    /// The tokens the pools earned from (all time) pay in, by symbol: the unit of the totals when
+    /// there is one and `iou` is false.
+    pub symbols: Vec<String>,
+    /// Some pool earned from pays IOUs: its payouts are its signed word, not paid on a chain.
+    pub iou: bool,
 }
 
 /// The pools' checks of this provider: jobs whose answer the pool knew, mixed in unpaid to catch
@@ -144,6 +149,8 @@ pub struct PoolTotal {
     #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub total: Amount,
+    /// The token the pool pays in on a chain; absent for a pool that pays IOUs.
+    pub symbol: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -334,6 +341,8 @@ pub struct PoolView {
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub earned_today: Amount,
     pub joined_at_ms: u64,
+    /// The token the pool pays in on a chain, once it has said; absent for a pool that pays IOUs.
+    pub symbol: Option<String>,
 }
 
 /// Everything the settings page edits. Unknown or missing fields take their defaults, so settings saved
