@@ -271,6 +271,42 @@ pub fn payout_view(payout: &PayoutEntry, names: &PoolNames) -> PayoutView {
     }
 }
 
+/// The desktop notice for a payout's news: once it counts as paid (confirmed on chain, or an IOU),
+/// or when the chain does not show it; none while it is pending, since its news repeats until then.
+pub fn payout_notice(payout: &PayoutView) -> Option<(String, String)> {
+    let receipts = format!(
+        "{} receipt{}",
+        payout.receipts,
+        if payout.receipts == 1 { "" } else { "s" }
+    );
+    let symbol = payout.symbol.as_deref().unwrap_or("IOU");
+    match payout.status {
+        PayoutState::Pending => None,
+        PayoutState::Confirmed => Some((
+            format!(
+                "Paid {} {symbol} by pool {}",
+                payout.amount, payout.pool_name
+            ),
+            format!("{receipts} settled, confirmed on chain by this computer."),
+        )),
+        PayoutState::Iou => Some((
+            format!("IOU of {} from pool {}", payout.amount, payout.pool_name),
+            format!("{receipts} settled. Signed by the pool, not paid on a chain."),
+        )),
+        PayoutState::NotFound => Some((
+            format!("A payout from pool {} is not on chain", payout.pool_name),
+            format!(
+                "{} {symbol} is not counted as paid: {}",
+                payout.amount,
+                payout
+                    .note
+                    .as_deref()
+                    .unwrap_or("the chain does not show it")
+            ),
+        )),
+    }
+}
+
 fn payout_state(status: PayoutStatus) -> PayoutState {
     match status {
         PayoutStatus::Pending => PayoutState::Pending,

@@ -577,15 +577,10 @@ fn ledger_events(news: Vec<LedgerNews>, names: &PoolNames, notices: &Notices) ->
             })),
             LedgerNews::Payout(payout) => {
                 let payout = earnings::payout_view(&payout, names);
-                if notices.payouts {
-                    events.push(NodeEvent::Notice {
-                        title: format!("Paid {} by pool {}", payout.amount, payout.pool_name),
-                        body: format!(
-                            "{} receipt{} settled, signature verified.",
-                            payout.receipts,
-                            if payout.receipts == 1 { "" } else { "s" }
-                        ),
-                    });
+                if notices.payouts
+                    && let Some((title, body)) = earnings::payout_notice(&payout)
+                {
+                    events.push(NodeEvent::Notice { title, body });
                 }
                 events.push(NodeEvent::Paid(Box::new(payout)));
             }
