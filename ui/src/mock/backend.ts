@@ -184,6 +184,10 @@ export function installMockBackend(scenario: Scenario): MockControl {
       return state.settings;
     },
     open_logs_folder: () => null,
+    open_explorer: ({ id }) => {
+      if (!state.payouts.some((p) => p.id === id && p.explorer_url)) throw "the pool's chain names no block explorer";
+      return null;
+    },
   };
 
   mockIPC(

@@ -85,7 +85,8 @@ describe("pages", () => {
     }));
 
   it("Payouts lists each payout with its token, status and transaction", () =>
-    withPage("payouts", async ({ tab }) => {
+    withPage("payouts", async (window) => {
+      const { tab } = window;
       const rows = tab.locator("tbody tr");
       await rows.first().waitFor();
       assert.equal(await rows.count(), 6);
@@ -109,6 +110,11 @@ describe("pages", () => {
       await confirmed.getByRole("button", { name: `Copy transaction hash ${tx(2)}` }).waitFor();
       const link = confirmed.getByRole("link", { name: "Explorer" });
       assert.equal(await link.getAttribute("href"), `https://explorer.example/tx/${tx(2)}`);
+      // The app opens it in the browser; the window stays where it is.
+      await link.click();
+      const [{ args }] = await waitForCalls(window, "open_explorer");
+      assert.deepEqual(args, { id: "payout-lab-1" });
+      assert.match(tab.url(), /#\/payouts$/);
 
       // The IOU from the pool with no chain: said plainly, and no transaction.
       const iou = rows.nth(1);

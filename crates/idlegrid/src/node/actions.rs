@@ -15,7 +15,8 @@ use super::local_pool::{LOCAL_POOL_NAME, LocalPool};
 use super::pools::{self, PoolMembership, Start};
 use super::settings as rules;
 use super::views::{
-    EarningsView, Hardware, PayoutView, PoolState, PoolView, Range, Score, Settings, Status,
+    EarningsView, Hardware, PayoutTo, PayoutView, PoolState, PoolView, Range, Score, Settings,
+    Status,
 };
 use super::{Node, NodeError, PoolRecord, SETTINGS_KEY, SHARING_MODE_KEY, lock};
 
@@ -66,7 +67,10 @@ impl Node {
     pub fn set_settings(&self, mut settings: Settings) -> Result<Settings, NodeError> {
         rules::validate(&settings).map_err(NodeError::InvalidSettings)?;
         settings.payout.bound_address = None;
-        if settings.payout != lock(&self.inner.settings).payout {
+        // Unchanged, it is bound again only if binding it failed before (at open, say).
+        let changed = settings.payout != lock(&self.inner.settings).payout;
+        let unbound = self.payout_binding().is_none() && settings.payout.to != PayoutTo::None;
+        if changed || unbound {
             self.apply_payout(&settings.payout)?;
         }
         let json = serde_json::to_string(&settings)
@@ -110,6 +114,11 @@ impl Node {
     /// The ledger as the providers last told of it.
     fn ledger_snapshot(&self) -> std::sync::Arc<crate::ledger::Earnings> {
         lock(&self.inner.ledger).snapshot()
+    }
+
+    /// The block explorer's page for payout `id`'s transaction, for the app to open.
+    pub fn explorer_url(&self, id: &str) -> Result<String, NodeError> {
+        earnings::explorer_link(&self.ledger_snapshot().payouts, id).map_err(NodeError::Explorer)
     }
 
     /// Writes an export (the payouts CSV) into `dir`; returns the path written.

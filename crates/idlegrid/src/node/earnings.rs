@@ -271,6 +271,22 @@ pub fn payout_view(payout: &PayoutEntry, names: &PoolNames) -> PayoutView {
     }
 }
 
+/// The explorer page of payout `id`'s transaction, to open outside the window: only an http(s)
+/// link, since the explorer is whatever the pool named and anything else could open a program.
+pub fn explorer_link(payouts: &[PayoutEntry], id: &str) -> Result<String, String> {
+    let payout = payouts
+        .iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| format!("no payout {id}"))?;
+    match &payout.explorer_url {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => Ok(url.clone()),
+        Some(url) => Err(format!(
+            "the pool's explorer link {url:?} is not an http(s) address; not opened"
+        )),
+        None => Err("the pool's chain names no block explorer".to_owned()),
+    }
+}
+
 /// The desktop notice for a payout's news: once it counts as paid (confirmed on chain, or an IOU),
 /// or when the chain does not show it; none while it is pending, since its news repeats until then.
 pub fn payout_notice(payout: &PayoutView) -> Option<(String, String)> {
@@ -562,5 +578,69 @@ mod tests {
         let one = ledger(vec![receipt("chain", T, 5)]);
         let view = earnings_view(Range::Day, &one, &PoolNames::new(), &symbols, now(0));
         assert_eq!((view.symbols, view.iou), (vec!["tUSD".to_owned()], false));
+    }
+
+    #[test]
+    fn only_an_http_explorer_link_is_opened() {
+        let with = |id: &str, url: Option<&str>| PayoutEntry {
+            id: id.into(),
+            explorer_url: url.map(str::to_owned),
+            ..PayoutEntry::blank("evm".into(), "{}".into())
+        };
+        let payouts = [
+            with("web", Some("https://explorer.example/tx/0x01")),
+            with("file", Some("file:///etc/passwd")),
+            with("none", None),
+        ];
+        assert_eq!(
+            explorer_link(&payouts, "web").as_deref(),
+            Ok("https://explorer.example/tx/0x01")
+        );
+        assert!(
+            explorer_link(&payouts, "file")
+                .unwrap_err()
+                .contains("not an http(s)")
+        );
+        assert!(
+            explorer_link(&payouts, "none")
+                .unwrap_err()
+                .contains("names no block explorer")
+        );
+        assert!(
+            explorer_link(&payouts, "gone")
+                .unwrap_err()
+                .contains("no payout gone")
+        );
+    }
+
+    #[test]
+    fn a_payout_is_announced_once_it_counts_or_is_missing_never_while_pending() {
+        let names = PoolNames::from([("p".to_owned(), "Lab".to_owned())]);
+        let entry = |status, symbol: Option<&str>| PayoutEntry {
+            pool: "p".into(),
+            amount: Amount::from_micros(1_200),
+            receipt_count: 1,
+            status,
+            symbol: symbol.map(str::to_owned),
+            note: Some("the transaction failed".into()),
+            ..PayoutEntry::blank("evm".into(), "{}".into())
+        };
+        let notice = |status, symbol| payout_notice(&payout_view(&entry(status, symbol), &names));
+        assert_eq!(notice(PayoutStatus::Pending, Some("tUSD")), None);
+        let (title, body) = notice(PayoutStatus::Confirmed, Some("tUSD")).unwrap();
+        assert_eq!(title, "Paid 0.0012 tUSD by pool Lab");
+        assert_eq!(
+            body,
+            "1 receipt settled, confirmed on chain by this computer."
+        );
+        let (title, body) = notice(PayoutStatus::Iou, None).unwrap();
+        assert_eq!(title, "IOU of 0.0012 from pool Lab");
+        assert!(body.contains("not paid on a chain"), "{body}");
+        let (title, body) = notice(PayoutStatus::NotFound, Some("tUSD")).unwrap();
+        assert!(title.contains("not on chain"), "{title}");
+        assert!(
+            body.ends_with("not counted as paid: the transaction failed"),
+            "{body}"
+        );
     }
 }

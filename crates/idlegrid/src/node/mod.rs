@@ -101,6 +101,8 @@ pub enum NodeError {
     LocalPool(String),
     #[error("{0}")]
     Export(String),
+    #[error("cannot show the transaction: {0}")]
+    Explorer(String),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
