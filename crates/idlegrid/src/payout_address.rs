@@ -35,9 +35,10 @@ pub enum PayoutChoice {
 
 impl PayoutChoice {
     /// The choice a person made, on the command line or in the app's settings: declined, an address
-    /// typed or pasted (checked here), or, with neither, this provider's own account.
+    /// typed or pasted (checked here, surrounding spaces allowed), or, with neither, this provider's
+    /// own account.
     pub fn from_input(address: Option<&str>, declined: bool) -> Result<PayoutChoice, String> {
-        match (address.map(str::trim).filter(|a| !a.is_empty()), declined) {
+        match (address, declined) {
             (_, true) => Ok(PayoutChoice::Declined),
             (Some(text), false) => crate::onchain::parse_address(text).map(PayoutChoice::Address),
             (None, false) => Ok(PayoutChoice::OwnAccount),
@@ -154,10 +155,8 @@ mod tests {
             PayoutChoice::from_input(Some(address), false),
             Ok(PayoutChoice::Address(dead))
         );
-        assert_eq!(
-            PayoutChoice::from_input(Some(" "), false),
-            Ok(PayoutChoice::OwnAccount)
-        );
+        // An address given empty is a mistake, not a wish for an account of its own.
+        assert!(PayoutChoice::from_input(Some(" "), false).is_err());
         assert_eq!(
             PayoutChoice::from_input(None, false),
             Ok(PayoutChoice::OwnAccount)
