@@ -98,6 +98,14 @@ pub async fn run(state: &AppState, command: Command) -> Reply {
             autostart::apply(saved.start_at_login);
             value(saved)
         }
+        Command::OpenExplorer { id } => {
+            let url = node.explorer_url(&id).map_err(|e| e.to_string())?;
+            answer(
+                open::that_detached(&url)
+                    .map(|()| Value::Null)
+                    .map_err(|error| format!("cannot open {url}: {error}")),
+            )
+        }
         Command::OpenLogsFolder {} => answer(
             open::that_detached(&state.logs_dir)
                 .map_err(|error| format!("cannot open {}: {error}", state.logs_dir.display())),

@@ -21,4 +21,5 @@ commands! {
     "get_settings" => GetSettings {},
     "set_settings" => SetSettings { settings: Settings },
     "open_logs_folder" => OpenLogsFolder {},
+    "open_explorer" => OpenExplorer { id: String },
 }

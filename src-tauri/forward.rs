@@ -41,7 +41,7 @@ async fn events(state: Arc<AppState>, mut events: broadcast::Receiver<NodeEvent>
     loop {
         match events.recv().await {
             Ok(NodeEvent::Earned(earned)) => to_window(&state, || WindowEvent::Earned(earned)),
-            Ok(NodeEvent::Paid(payout)) => to_window(&state, || WindowEvent::Paid(payout)),
+            Ok(NodeEvent::Paid(payout)) => to_window(&state, || WindowEvent::Paid(*payout)),
             Ok(NodeEvent::Problem(problem)) => to_window(&state, || WindowEvent::Problem(problem)),
             Ok(NodeEvent::Checked(check)) => to_window(&state, || WindowEvent::Checked(check)),
             Ok(NodeEvent::Pools(pools)) => to_window(&state, || WindowEvent::Pools(pools)),

@@ -267,6 +267,14 @@ fn earnings_payouts_and_export_commands() {
             .unwrap()
             .contains("plain file name")
     );
+    // Nothing is opened for a payout the ledger does not hold.
+    let unknown = h
+        .invoke("open_explorer", json!({ "id": "nope" }))
+        .unwrap_err();
+    assert_eq!(
+        unknown.as_str(),
+        Some("cannot show the transaction: no payout nope")
+    );
     h.shutdown();
 }
 
@@ -445,7 +453,7 @@ fn every_command_is_answered_and_granted() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(COMMANDS.len(), 18);
+    assert_eq!(COMMANDS.len(), 19);
     for command in COMMANDS {
         let permission = format!("allow-{}", command.replace('_', "-"));
         assert!(

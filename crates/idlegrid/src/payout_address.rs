@@ -33,6 +33,19 @@ pub enum PayoutChoice {
     Declined,
 }
 
+impl PayoutChoice {
+    /// The choice a person made, on the command line or in the app's settings: declined, an address
+    /// typed or pasted (checked here, surrounding spaces allowed), or, with neither, this provider's
+    /// own account.
+    pub fn from_input(address: Option<&str>, declined: bool) -> Result<PayoutChoice, String> {
+        match (address, declined) {
+            (_, true) => Ok(PayoutChoice::Declined),
+            (Some(text), false) => crate::onchain::parse_address(text).map(PayoutChoice::Address),
+            (None, false) => Ok(PayoutChoice::OwnAccount),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PayoutAddressError {
     #[error(transparent)]
@@ -95,7 +108,9 @@ fn sequence_for(data_dir: &Path, address: &[u8; 20]) -> Result<u64, PayoutAddres
     let last: Option<Bound> = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    if let Some(last) = last.as_ref().filter(|last| last.address == text) {
+    if let Some(last) = &last
+        && last.address == text
+    {
         return Ok(last.seq);
     }
     // Time-based, so a binding made after a lost state file still outranks the older ones.
@@ -129,6 +144,29 @@ mod tests {
             binding(dir.path(), &store, &key, &PayoutChoice::Declined).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn input_becomes_a_choice_or_a_reason() {
+        let address = "0x000000000000000000000000000000000000dEaD";
+        let mut dead = [0; 20];
+        dead[18..].copy_from_slice(&[0xde, 0xad]);
+        assert_eq!(
+            PayoutChoice::from_input(Some(address), false),
+            Ok(PayoutChoice::Address(dead))
+        );
+        // An address given empty is a mistake, not a wish for an account of its own.
+        assert!(PayoutChoice::from_input(Some(" "), false).is_err());
+        assert_eq!(
+            PayoutChoice::from_input(None, false),
+            Ok(PayoutChoice::OwnAccount)
+        );
+        assert_eq!(
+            PayoutChoice::from_input(Some(address), true),
+            Ok(PayoutChoice::Declined)
+        );
+        let refused = PayoutChoice::from_input(Some("0xdead"), false).unwrap_err();
+        assert!(refused.contains("not an address"), "{refused}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 // The payout history as CSV, built here and handed to `save_csv` (docs/desktop-ipc.md): one header
 // line, one row per payout in the order given, ISO-8601 UTC dates, fields quoted only when they must be.
+// The columns are the Payouts page's, with the status as `idlegrid earnings --json` writes it.
 
 import type { Payout } from "./types";
 
@@ -7,7 +8,16 @@ const PAYOUTS_CSV_HEADER = [
   "date",
   "pool",
   "amount",
+  "symbol",
   "receipts",
+  "status",
+  "tx_hash",
+  "block",
+  "confirmations",
+  "checked_through_pool",
+  "explorer_url",
+  "chain_id",
+  "to",
   "signature_verified",
   "reference",
 ] as const;
@@ -21,6 +31,9 @@ function csvLine(fields: readonly string[]): string {
   return fields.map(csvField).join(",");
 }
 
+/** A field the payout may lack: empty then. */
+const optional = (value: string | number | null) => (value === null ? "" : String(value));
+
 /** The whole file: header and rows, each line ending in "\n". */
 export function payoutsCsv(payouts: readonly Payout[]): string {
   const rows = payouts.map((p) =>
@@ -28,7 +41,17 @@ export function payoutsCsv(payouts: readonly Payout[]): string {
       new Date(p.at_ms).toISOString(),
       p.pool_name,
       p.amount,
+      // An IOU is in no token; the column says so rather than staying empty.
+      p.symbol ?? "IOU",
       String(p.receipts),
+      p.status,
+      optional(p.tx_hash),
+      optional(p.block),
+      optional(p.confirmations),
+      String(p.checked_through_pool),
+      optional(p.explorer_url),
+      optional(p.chain_id),
+      optional(p.to),
       String(p.signature_verified),
       p.reference,
     ]),

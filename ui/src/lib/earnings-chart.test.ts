@@ -14,14 +14,16 @@ function view(change: Partial<EarningsView> = {}): EarningsView {
       { start_ms: 12 * HOUR, by_pool: { lab: "0.000250" } },
     ],
     pools: [
-      { id: "lab", name: "Lab cluster", total: "0.001250" },
-      { id: "farm", name: "Render farm", total: "0.000500" },
+      { id: "lab", name: "Lab cluster", total: "0.001250", symbol: "tUSD" },
+      { id: "farm", name: "Render farm", total: "0.000500", symbol: null },
     ],
     total: "0.001750",
     paid: "0",
     balance: "0.001750",
     problems: [],
     checks: { passed: 0, failed: 0, recent: [] },
+    symbols: ["tUSD"],
+    iou: true,
     ...change,
   };
 }

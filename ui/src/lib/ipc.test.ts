@@ -35,6 +35,7 @@ describe("command wrappers", () => {
     ["startLocalPool", () => ipc.startLocalPool(), "start_local_pool", {}],
     ["getSettings", () => ipc.getSettings(), "get_settings", {}],
     ["openLogsFolder", () => ipc.openLogsFolder(), "open_logs_folder", {}],
+    ["openExplorer", () => ipc.openExplorer("p1"), "open_explorer", { id: "p1" }],
   ];
 
   it.each(cases)("%s sends %s", async (_name, call, cmd, args) => {

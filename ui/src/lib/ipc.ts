@@ -56,6 +56,8 @@ export const startLocalPool = () => call<Pool>("start_local_pool");
 export const getSettings = () => call<Settings>("get_settings");
 export const setSettings = (settings: Settings) => call<Settings>("set_settings", { settings });
 export const openLogsFolder = () => call<null>("open_logs_folder");
+/** Opens payout `id`'s transaction on the block explorer its pool's chain names, in the browser. */
+export const openExplorer = (id: string) => call<null>("open_explorer", { id });
 
 // --- events -------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ function settings(): Settings {
     },
     start_at_login: true,
     notices: { payouts: true, about_to_start: false },
+    payout: { to: "own_account", address: "", chain_rpc: "", bound_address: `0x${"12".repeat(20)}` },
   };
 }
 
@@ -48,9 +49,12 @@ describe("toForm and applyForm", () => {
     const base = settings();
     base.preferences.snoozed_until_ms = null;
     base.preferences.gpus = [];
+    // The payout address is saved by its own section, perhaps since the form was loaded.
+    base.payout = { to: "address", address: `0x${"ab".repeat(20)}`, chain_rpc: "https://rpc.example", bound_address: null };
     const result = applyForm(toForm(settings()), base);
     expect(result.preferences.snoozed_until_ms).toBeNull();
     expect(result.preferences.gpus).toEqual([]);
+    expect(result.payout).toEqual(base.payout);
   });
 
   it("sends a schedule only while it is switched on", () => {

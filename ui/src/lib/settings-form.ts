@@ -61,12 +61,15 @@ export function toForm(settings: Settings): SettingsForm {
 
 /**
  * The settings to send: `base` with the form's fields written over it. Fields the form does not edit
- * (the snooze, the per-GPU switches) come from `base`, which should be read just before saving so a
- * change made elsewhere in the meantime is not undone. Call only with a form that has no errors.
+ * (the snooze, the per-GPU switches, the payout address) come from `base`, which should be read just
+ * before saving so a change made elsewhere in the meantime is not undone. Call only with a form that
+ * has no errors.
  */
 export function applyForm(form: SettingsForm, base: Settings): Settings {
   const number = (value: number | null) => value ?? 0;
   return {
+    // Sections saved on their own (the payout address) keep what `base` has.
+    ...base,
     preferences: {
       ...base.preferences,
       mode: form.mode,

@@ -74,6 +74,10 @@ export type PoolTotal = {
   id: string,
   name: string,
   total: Amount,
+  /**
+   * The token the pool pays in on a chain; absent for a pool that pays IOUs.
+   */
+  symbol: string | null,
 };
 
 export type EarningsView = {
@@ -107,6 +111,15 @@ export type EarningsView = {
    * Unpaid checks this provider ran (all time), once judged.
    */
   checks: Checks,
+  /**
+   * The tokens the pools earned from (all time) pay in, by symbol: the unit of the totals when
+   * there is one and `iou` is false.
+   */
+  symbols: Array<string>,
+  /**
+   * Some pool earned from pays IOUs: its payouts are its signed word, not paid on a chain.
+   */
+  iou: boolean,
 };
 
 export type Check = {
@@ -141,6 +154,11 @@ export type Problem = {
   reason: string,
 };
 
+/**
+ * Where a payout stands, as this provider's own check of the chain found it.
+ */
+export type PayoutState = "pending" | "confirmed" | "not_found" | "iou";
+
 export type Payout = {
   id: string,
   at_ms: number,
@@ -148,18 +166,48 @@ export type Payout = {
   pool_name: string,
   amount: Amount,
   /**
+   * The token's symbol ("USDC") for a payout on a chain; absent for an IOU, which is in no token.
+   */
+  symbol: string | null,
+  /**
    * Receipts it settled.
    */
   receipts: number,
   /**
-   * Always true: the ledger stores only payouts whose signature it checked.
+   * Whether the pool has signed it; a notice of a payout on its way is not signed yet. Only
+   * payouts whose signature was checked are stored signed.
    */
   signature_verified: boolean,
+  status: PayoutState,
   /**
-   * How it was paid ("ledger" for the demo).
+   * How it was paid: "evm" on a chain, "statement" for an IOU ("ledger" for the demo).
    */
   rail: string,
+  /**
+   * What the pool wrote to identify the payment; for a payout on a chain, the fields below say it
+   * in parts.
+   */
   reference: string,
+  chain_id: number | null,
+  /**
+   * The address paid.
+   */
+  to: string | null,
+  tx_hash: string | null,
+  /**
+   * The transaction on the block explorer the pool's chain names, if it names one.
+   */
+  explorer_url: string | null,
+  block: number | null,
+  confirmations: number | null,
+  /**
+   * The last check asked the RPC the pool named, which a lying pool could run too.
+   */
+  checked_through_pool: boolean,
+  /**
+   * Why it is not found on chain, or why it could not be checked yet.
+   */
+  note: string | null,
 };
 
 export type Hardware = {
@@ -221,6 +269,10 @@ export type Pool = {
   earned_total: Amount,
   earned_today: Amount,
   joined_at_ms: number,
+  /**
+   * The token the pool pays in on a chain, once it has said; absent for a pool that pays IOUs.
+   */
+  symbol: string | null,
 };
 
 export type Notices = {
@@ -236,7 +288,30 @@ export type Settings = {
   preferences: Preferences,
   start_at_login: boolean,
   notices: Notices,
+  payout: PayoutSettings,
 };
+
+/**
+ * Where pools that pay on a chain send this machine's earnings, and whose RPC checks them.
+ */
+export type PayoutSettings = {
+  to: PayoutTo,
+  /**
+   * The address pasted, used when `to` is `address`: 0x and 40 hex digits.
+   */
+  address: string,
+  /**
+   * Check payouts through this RPC URL instead of the one each pool names; empty for the pool's.
+   */
+  chain_rpc: string,
+  /**
+   * The address payouts go to now, filled in by the app (this machine's own account once made);
+   * absent when none is bound. Ignored when settings are saved.
+   */
+  bound_address: string | null,
+};
+
+export type PayoutTo = "own_account" | "address" | "none";
 
 export type Mode = "off" | "when_idle" | "always";
 

@@ -174,10 +174,20 @@ export function installMockBackend(scenario: Scenario): MockControl {
       const next = settings as Settings;
       const path = next.preferences.exclusive_programs.find((p) => /[\\/]/.test(p));
       if (path) throw `exclusive program "${path}": give the program's name, not a path`;
-      state.settings = structuredClone(next);
+      const payout = next.payout;
+      if (payout.to === "address" && !/^0x[0-9a-fA-F]{40}$/.test(payout.address.trim())) {
+        throw `the payout address: "${payout.address}" is not an address (0x and 40 hex digits)`;
+      }
+      // The app fills in the address it bound; the one sent is ignored.
+      const bound = { own_account: fixtures.OWN_ACCOUNT, address: payout.address.trim().toLowerCase(), none: null }[payout.to];
+      state.settings = structuredClone({ ...next, payout: { ...payout, bound_address: bound } });
       return state.settings;
     },
     open_logs_folder: () => null,
+    open_explorer: ({ id }) => {
+      if (!state.payouts.some((p) => p.id === id && p.explorer_url)) throw "the pool's chain names no block explorer";
+      return null;
+    },
   };
 
   mockIPC(

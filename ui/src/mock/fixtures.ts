@@ -37,6 +37,7 @@ export function labPool(now: number): Pool {
     earned_total: "0.184250",
     earned_today: "0.012500",
     joined_at_ms: now - 19 * DAY,
+    symbol: "tUSD",
   };
 }
 
@@ -52,6 +53,7 @@ export function farmPool(now: number): Pool {
     earned_total: "0.031000",
     earned_today: "0.000000",
     joined_at_ms: now - 6 * DAY,
+    symbol: null,
   };
 }
 
@@ -67,6 +69,7 @@ export function localPool(now: number): Pool {
     earned_total: "0.004000",
     earned_today: "0.004000",
     joined_at_ms: now - 2 * HOUR,
+    symbol: null,
   };
 }
 
@@ -105,30 +108,80 @@ export function idleStatus(now: number): Status {
   };
 }
 
-export function payouts(now: number): Payout[] {
-  const weekly = [0.0625, 0.05, 0.0375, 0.0250, 0.0125];
-  const lab = weekly.map((amount, i) => ({
+/** The Lab cluster pays in a test token on a local chain, with an explorer; the Render farm pays IOUs. */
+const LAB_CHAIN = 31337;
+/** This machine's own payout account, as the app would have made it. */
+export const OWN_ACCOUNT = "0x5e1f8a2b3c4d5e6f708192a3b4c5d6e7f8091a2b";
+const LAB_ADDRESS = OWN_ACCOUNT;
+const EXPLORER = "https://explorer.example/tx/";
+const txHash = (i: number) => `0x${(i + 1).toString(16).padStart(2, "0").repeat(32)}`;
+
+function labPayout(now: number, i: number, amount: number): Payout {
+  const tx = txHash(i);
+  return {
     id: `payout-lab-${i}`,
     at_ms: now - (i * 7 + 1) * DAY - 3 * HOUR,
     pool_id: LAB_ID,
     pool_name: "Lab cluster",
     amount: amount.toFixed(6),
+    symbol: "tUSD",
     receipts: Math.round(amount / 0.0005),
     signature_verified: true,
-    rail: "ledger",
-    reference: `lab-2025-w${47 - i}`,
-  }));
+    status: "confirmed",
+    rail: "evm",
+    reference: JSON.stringify({ chain_id: LAB_CHAIN, tx_hash: tx }),
+    chain_id: LAB_CHAIN,
+    to: LAB_ADDRESS,
+    tx_hash: tx,
+    explorer_url: `${EXPLORER}${tx}`,
+    block: 4200 - i * 700,
+    confirmations: 12 + i * 700,
+    checked_through_pool: false,
+    note: null,
+  };
+}
+
+export function payouts(now: number): Payout[] {
+  const weekly = [0.0625, 0.05, 0.0375, 0.0250, 0.0125];
+  const lab = weekly.map((amount, i) => labPayout(now, i, amount));
+  // The newest: broadcast, not yet signed by the pool nor confirmed by this machine's check.
+  lab[0] = {
+    ...lab[0]!,
+    signature_verified: false,
+    status: "pending",
+    block: 4200,
+    confirmations: 1,
+    checked_through_pool: true,
+  };
+  // One the chain does not show: flagged, never counted as paid.
+  lab[2] = {
+    ...lab[2]!,
+    status: "not_found",
+    block: null,
+    confirmations: null,
+    note: "the transaction paid 0x9999999999999999999999999999999999999999, not this provider",
+  };
   const farm: Payout = {
     id: "payout-farm-0",
     at_ms: now - 4 * DAY,
     pool_id: FARM_ID,
     pool_name: "Render farm",
     amount: "0.031000",
+    symbol: null,
     receipts: 31,
     signature_verified: true,
-    rail: "ledger",
+    status: "iou",
+    rail: "statement",
     // A reference with a comma and quotes: real pools write free text here.
     reference: 'invoice 12, "frames"',
+    chain_id: null,
+    to: null,
+    tx_hash: null,
+    explorer_url: null,
+    block: null,
+    confirmations: null,
+    checked_through_pool: false,
+    note: null,
   };
   return [...lab, farm].sort((a, b) => b.at_ms - a.at_ms);
 }
@@ -226,6 +279,7 @@ export function settings(): Settings {
     },
     start_at_login: true,
     notices: { payouts: true, about_to_start: false },
+    payout: { to: "own_account", address: "", chain_rpc: "", bound_address: LAB_ADDRESS },
   };
 }
 
@@ -264,9 +318,15 @@ export function earnings(
     id: pool.id,
     name: pool.name,
     total: buckets.reduce((sum, b) => sum + Number(b.by_pool[pool.id] ?? 0), 0).toFixed(6),
+    symbol: pool.symbol,
   }));
+  const symbols = [...new Set(active.flatMap((p) => (p.symbol ? [p.symbol] : [])))].sort();
   const total = totals.reduce((sum, t) => sum + Number(t.total), 0).toFixed(6);
-  const paidTotal = paid.reduce((sum, p) => sum + Number(p.amount), 0).toFixed(6);
+  // Only what counts as paid: confirmed on chain, or an IOU.
+  const paidTotal = paid
+    .filter((p) => p.status === "confirmed" || p.status === "iou")
+    .reduce((sum, p) => sum + Number(p.amount), 0)
+    .toFixed(6);
   return {
     range,
     bucket_ms: ms,
@@ -277,5 +337,7 @@ export function earnings(
     balance,
     problems: found.filter((p) => p.at_ms >= last - (count - 1) * ms),
     checks: checks(now),
+    symbols,
+    iou: active.some((p) => !p.symbol),
   };
 }

@@ -86,15 +86,20 @@ describe("payouts", () => {
       assert.match(args.name, /^idlegrid-payouts-\d{4}-\d{2}-\d{2}\.csv$/);
       const { payouts } = await window.state();
       const lines = args.contents.split("\n");
-      assert.equal(lines[0], "date,pool,amount,receipts,signature_verified,reference");
+      assert.equal(
+        lines[0],
+        "date,pool,amount,symbol,receipts,status,tx_hash,block,confirmations,checked_through_pool,explorer_url,chain_id,to,signature_verified,reference",
+      );
       assert.equal(lines.length, payouts.length + 2, "a header, one line per payout, and a final newline");
       assert.equal(lines.at(-1), "");
       payouts.forEach((payout, i) => {
-        const reference = payout.reference.includes(",") ? `"${payout.reference.replaceAll('"', '""')}"` : payout.reference;
         const date = new Date(payout.at_ms).toISOString();
-        assert.equal(lines[i + 1], `${date},${payout.pool_name},${payout.amount},${payout.receipts},true,${reference}`);
+        const start = `${date},${payout.pool_name},${payout.amount},${payout.symbol ?? "IOU"},${payout.receipts},${payout.status},${payout.tx_hash ?? ""},`;
+        assert.ok(lines[i + 1].startsWith(start), `${lines[i + 1]} should start with ${start}`);
       });
-      assert.ok(lines.includes(lines.find((l) => l.endsWith(',"invoice 12, ""frames"""'))));
+      const tx = `0x${"02".repeat(32)}`;
+      assert.ok(lines.some((l) => l.includes(`,confirmed,${tx},3500,712,false,https://explorer.example/tx/${tx},31337,`)), "the confirmed payout's transaction");
+      assert.ok(lines.some((l) => l.endsWith(',iou,,,,false,,,,true,"invoice 12, ""frames"""')), "the IOU, its reference quoted");
 
       await visible(tab, `Saved to /home/alex/Downloads/${args.name}`);
     }));
@@ -105,8 +110,38 @@ describe("payouts", () => {
       await tab.locator("tbody tr").first().waitFor();
       const [newest] = await window.state().then((s) => s.payouts);
       await window.emit("paid", { ...newest, id: "payout-new", at_ms: Date.now(), amount: "0.777000", receipts: 9 });
-      await tab.locator("tbody tr").first().getByText("0.777000").waitFor();
+      await tab.locator("tbody tr").first().getByText("0.777000 tUSD").waitFor();
       assert.equal(await tab.locator("tbody tr").count(), 7);
+    }));
+
+  it("shows a pending payout confirmed when its check comes, where it stands", () =>
+    withWindow({ page: "payouts" }, async (window) => {
+      const { tab } = window;
+      const rows = tab.locator("tbody tr");
+      await rows.first().waitFor();
+      const [pending] = await window.state().then((s) => s.payouts);
+      assert.equal(pending.status, "pending");
+      await window.emit("paid", { ...pending, status: "confirmed", signature_verified: true, confirmations: 2, checked_through_pool: false });
+      await rows.first().getByText("Confirmed on chain").waitFor();
+      assert.match(await rows.first().innerText(), /block 4200 · 2 confirmations/);
+      assert.equal(await rows.count(), 6);
+    }));
+
+  it("asks for a payout address when none is bound, linking to Settings", () =>
+    withWindow({ page: "settings" }, async (window) => {
+      const { tab } = window;
+      const section = tab.getByRole("region", { name: "Payout address" });
+      await section.getByText("Payouts go to 0x5e1f8a2b3c4d5e6f708192a3b4c5d6e7f8091a2b").waitFor();
+      await section.getByRole("radio", { name: /None for now/ }).check();
+      await section.getByRole("button", { name: "Use this payout address" }).click();
+      const [{ args }] = await waitForCalls(window, "set_settings");
+      assert.equal(args.settings.payout.to, "none");
+      await section.getByText("No payout address: pools that pay on a chain hold what you earn.").waitFor();
+
+      await tab.getByRole("link", { name: "Payouts" }).click();
+      const ask = tab.getByRole("link", { name: "Set a payout address to be paid" });
+      await ask.click();
+      await tab.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
     }));
 });
 
@@ -262,6 +297,36 @@ describe("settings", () => {
       await waitForCalls(window, "set_settings");
       await visible(tab, 'Not saved: exclusive program "/usr/bin/blender": give the program\'s name, not a path');
       assert.equal(await tab.getByRole("button", { name: "Save" }).isEnabled(), true);
+    }));
+
+  it("takes a pasted payout address and a chain RPC, checking both first", () =>
+    withWindow({ page: "settings" }, async (window) => {
+      const { tab } = window;
+      const section = tab.getByRole("region", { name: "Payout address" });
+      await section.getByRole("radio", { name: /An address I paste/ }).check();
+      const address = section.getByLabel("Address", { exact: true });
+      await address.fill("0xdead");
+      const rpc = section.getByLabel("Check payouts through this RPC");
+      await rpc.fill("rpc.example");
+      await section.getByRole("button", { name: "Use this payout address" }).click();
+      await section.getByText("An address is 0x followed by 40 hex digits.").waitFor();
+      await section.getByText("Enter a URL starting with http://, https://, ws:// or wss://, or leave it empty.").waitFor();
+      assert.equal(await address.getAttribute("aria-invalid"), "true");
+      assert.equal((await window.calls("set_settings")).length, 0);
+
+      const pasted = "0x00000000000000000000000000000000000000AA";
+      await address.fill(` ${pasted} `);
+      await rpc.fill("https://rpc.example/v1");
+      await section.getByRole("button", { name: "Use this payout address" }).click();
+      const [{ args }] = await waitForCalls(window, "set_settings");
+      assert.deepEqual(
+        { ...args.settings.payout, bound_address: undefined },
+        { to: "address", address: pasted, chain_rpc: "https://rpc.example/v1", bound_address: undefined },
+      );
+      // The rest of the settings go back as the app has them.
+      assert.deepEqual(args.settings.preferences, (await window.state()).settings.preferences);
+      await section.getByText(`Payouts go to ${pasted.toLowerCase()}`).waitFor();
+      await section.getByText("Saved").waitFor();
     }));
 
   it("opens the logs folder", () =>

@@ -45,10 +45,16 @@ describe("pages", () => {
     withPage("earnings", async (window) => {
       const { tab } = window;
       await tab.locator(".plot canvas").first().waitFor();
-      await visible(tab, "0.218500");
+      // Paid counts only what is confirmed on chain or an IOU; the Lab cluster pays in tUSD, the
+      // Render farm in IOUs.
+      await visible(tab, "0.118500");
+      await visible(tab, "all time, tUSD and IOU added together");
+      await visible(tab, "Amounts in IOU are from pools with no chain: IOUs are signed by the pool, not paid on a chain.");
       const legend = tab.locator(".legend");
       await legend.getByText("Lab cluster").waitFor();
       await legend.getByText("Render farm").waitFor();
+      assert.match(await legend.locator("li", { hasText: "Lab cluster" }).innerText(), /\d\.\d{6} tUSD/);
+      assert.match(await legend.locator("li", { hasText: "Render farm" }).innerText(), /\d\.\d{6} IOU/);
       await visible(tab, "the result disagreed with 2 other providers");
       await visible(tab, "Timed out");
 
@@ -78,16 +84,54 @@ describe("pages", () => {
       await waitForCalls(window, "get_earnings", 2);
     }));
 
-  it("Payouts lists each payout with its receipts and a verified signature", () =>
-    withPage("payouts", async ({ tab }) => {
+  it("Payouts lists each payout with its token, status and transaction", () =>
+    withPage("payouts", async (window) => {
+      const { tab } = window;
       const rows = tab.locator("tbody tr");
       await rows.first().waitFor();
       assert.equal(await rows.count(), 6);
-      const first = rows.first();
-      assert.match(await first.innerText(), /Lab cluster/);
-      assert.match(await first.innerText(), /0\.062500/);
-      assert.match(await first.innerText(), /125/);
-      assert.equal(await tab.getByTitle("Signature verified").count(), 6);
+      const tx = (n) => `0x${n.toString(16).padStart(2, "0").repeat(32)}`;
+
+      // Newest first: the pool's notice of a payout on its way, checked through the pool's RPC.
+      const pending = rows.nth(0);
+      assert.equal(await pending.getAttribute("data-status"), "pending");
+      const pendingText = await pending.innerText();
+      for (const text of ["Lab cluster", "0.062500 tUSD", "125", "Pending", "Sent by the pool, not yet signed", "Checked through the pool's RPC", "block 4200 · 1 confirmation"]) {
+        assert.ok(pendingText.includes(text), `${text} not in ${pendingText}`);
+      }
+
+      const confirmed = rows.nth(2);
+      assert.equal(await confirmed.getAttribute("data-status"), "confirmed");
+      assert.match(await confirmed.innerText(), /0\.050000 tUSD/);
+      assert.match(await confirmed.innerText(), /Confirmed on chain/);
+      assert.match(await confirmed.innerText(), /block 3500 · 712 confirmations/);
+      assert.doesNotMatch(await confirmed.innerText(), /Checked through the pool's RPC/);
+      assert.equal(await confirmed.locator("code").getAttribute("title"), tx(2));
+      await confirmed.getByRole("button", { name: `Copy transaction hash ${tx(2)}` }).waitFor();
+      const link = confirmed.getByRole("link", { name: "Explorer" });
+      assert.equal(await link.getAttribute("href"), `https://explorer.example/tx/${tx(2)}`);
+      // The app opens it in the browser; the window stays where it is.
+      await link.click();
+      const [{ args }] = await waitForCalls(window, "open_explorer");
+      assert.deepEqual(args, { id: "payout-lab-1" });
+      assert.match(tab.url(), /#\/payouts$/);
+
+      // The IOU from the pool with no chain: said plainly, and no transaction.
+      const iou = rows.nth(1);
+      assert.equal(await iou.getAttribute("data-status"), "iou");
+      assert.match(await iou.innerText(), /Render farm/);
+      assert.match(await iou.innerText(), /0\.031000 IOU/);
+      assert.match(await iou.innerText(), /Signed by the pool, not paid on a chain/);
+      assert.equal(await iou.getByRole("link").count(), 0);
+      await visible(tab, "Payouts marked IOU are from pools with no chain: IOUs are signed by the pool, not paid on a chain.");
+
+      const missing = rows.nth(3);
+      assert.equal(await missing.getAttribute("data-status"), "not_found");
+      assert.match(await missing.innerText(), /Not found on chain/);
+      assert.match(await missing.innerText(), /the transaction paid 0x9999999999999999999999999999999999999999, not this provider/);
+
+      // An address is bound, so nothing asks for one.
+      assert.equal(await tab.getByText("Set a payout address to be paid").count(), 0);
     }));
 
   it("Hardware shows each GPU, the CPU and memory", () =>

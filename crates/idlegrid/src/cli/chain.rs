@@ -213,13 +213,8 @@ pub fn payout_binding(
     key: &iroh::SecretKey,
     args: &PayoutArgs,
 ) -> anyhow::Result<Option<Signed<AddressBinding>>> {
-    let choice = match (&args.payout_address, args.no_payout_address) {
-        (_, true) => PayoutChoice::Declined,
-        (Some(text), false) => PayoutChoice::Address(
-            parse_address(text).map_err(|e| anyhow::anyhow!("--payout-address: {e}"))?,
-        ),
-        (None, false) => PayoutChoice::OwnAccount,
-    };
+    let choice = PayoutChoice::from_input(args.payout_address.as_deref(), args.no_payout_address)
+        .map_err(|e| anyhow::anyhow!("--payout-address: {e}"))?;
     let binding = payout_address::binding(data, &KeyStore::from_env(), key, &choice)?;
     match &binding {
         Some(binding) => {

@@ -276,6 +276,16 @@ impl PayoutStatus {
         })
     }
 
+    /// The words `idlegrid earnings` shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "pending",
+            PayoutStatus::Confirmed => "confirmed on chain",
+            PayoutStatus::NotFound => "not found on chain",
+            PayoutStatus::Iou => "IOU",
+        }
+    }
+
     /// Whether the money is the provider's: paid on chain and checked, or the pool's signed IOU.
     pub fn counts_as_paid(self) -> bool {
         matches!(self, PayoutStatus::Confirmed | PayoutStatus::Iou)
@@ -913,20 +923,20 @@ impl Earnings {
             let _ = writeln!(out, "Payouts");
             let _ = writeln!(
                 out,
-                "  {:<16}  {:<10}  {:<10}  {:>8}  {:>14}  rail: reference",
-                "date (UTC)", "payout", "pool", "receipts", "amount"
+                "  {:<16}  {:<10}  {:<10}  {:>8}  {:>20}  {:<18}  payment",
+                "date (UTC)", "payout", "pool", "receipts", "amount", "status"
             );
             for payout in &self.payouts {
                 let _ = writeln!(
                     out,
-                    "  {:<16}  {:<10}  {:<10}  {:>8}  {:>14}  {}: {}",
+                    "  {:<16}  {:<10}  {:<10}  {:>8}  {:>20}  {:<18}  {}",
                     utc(payout.issued_at_ms),
                     short(&payout.id),
                     short(&payout.pool),
                     payout.receipt_count,
-                    payout.amount.to_string(),
-                    printable(&payout.rail, 20),
-                    printable(&payout.reference, 40),
+                    amount_with_symbol(payout),
+                    payout.status.label(),
+                    payment(payout),
                 );
             }
         }
@@ -972,6 +982,34 @@ impl Earnings {
         }
         out
     }
+}
+
+/// The amount and, for a payout on a chain, the token's symbol.
+fn amount_with_symbol(payout: &PayoutEntry) -> String {
+    match &payout.symbol {
+        Some(symbol) => format!("{} {}", payout.amount, printable(symbol, 12)),
+        None => payout.amount.to_string(),
+    }
+}
+
+/// What identifies the payment: the transaction on a chain (and why the chain does not show it), or
+/// the rail and the pool's reference for an IOU.
+fn payment(payout: &PayoutEntry) -> String {
+    let Some(tx_hash) = &payout.tx_hash else {
+        return format!(
+            "{}: {}",
+            printable(&payout.rail, 20),
+            printable(&payout.reference, 40)
+        );
+    };
+    let mut text = format!("tx {}", printable(tx_hash, 66));
+    if let Some(block) = payout.block {
+        let _ = write!(text, " in block {block}");
+    }
+    if let Some(note) = &payout.note {
+        let _ = write!(text, " ({})", printable(note, 80));
+    }
+    text
 }
 
 /// The first ten hex digits of a key or id: enough to tell them apart on screen.
@@ -1636,6 +1674,71 @@ mod tests {
         assert_eq!(payouts[0]["receipt_count"], 1);
         assert_eq!(payouts[0]["receipts"][0], b.id().to_hex());
         assert!(json["unpaid_work"].as_array().unwrap().is_empty());
+    }
+
+    #[test]
+    fn describe_shows_a_chain_payouts_status_symbol_and_transaction() {
+        let tx = format!("0x{}", "ab".repeat(32));
+        let chain = PayoutEntry {
+            id: "c".repeat(64),
+            pool: "p".repeat(64),
+            amount: Amount::from_micros(1_200),
+            receipt_count: 3,
+            issued_at_ms: T0,
+            status: PayoutStatus::Confirmed,
+            chain_id: Some(31_337),
+            symbol: Some("tUSD".into()),
+            tx_hash: Some(tx.clone()),
+            block: Some(12),
+            ..PayoutEntry::blank(crate::onchain::RAIL.into(), "{\"chain_id\":31337}".into())
+        };
+        let missing = PayoutEntry {
+            status: PayoutStatus::NotFound,
+            block: None,
+            note: Some("the transaction paid someone else".into()),
+            ..chain.clone()
+        };
+        let iou = PayoutEntry {
+            pool: "p".repeat(64),
+            amount: Amount::from_micros(250),
+            issued_at_ms: T0,
+            ..PayoutEntry::blank(crate::onchain::IOU_RAIL.into(), "week 47".into())
+        };
+        let earnings = Earnings {
+            provider: "me".into(),
+            receipts: Vec::new(),
+            balance: Amount::ZERO,
+            paid: Amount::ZERO,
+            total: Amount::ZERO,
+            payouts: vec![chain, missing, iou],
+            unpaid_work: Vec::new(),
+            checks: Vec::new(),
+        };
+        let text = earnings.describe();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("2023-11-14")).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for wanted in [
+            "0.0012 tUSD",
+            "confirmed on chain",
+            &format!("tx {tx} in block 12"),
+        ] {
+            assert!(lines[0].contains(wanted), "{wanted:?} not in {}", lines[0]);
+        }
+        assert!(
+            !text.contains("chain_id"),
+            "the raw reference is shown: {text}"
+        );
+        assert!(lines[1].contains("not found on chain"), "{}", lines[1]);
+        assert!(
+            lines[1].contains("(the transaction paid someone else)"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].contains("IOU") && lines[2].contains("statement: week 47"),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@ use super::local_pool::{LOCAL_POOL_NAME, LocalPool};
 use super::pools::{self, PoolMembership, Start};
 use super::settings as rules;
 use super::views::{
-    EarningsView, Hardware, PayoutView, PoolState, PoolView, Range, Score, Settings, Status,
+    EarningsView, Hardware, PayoutTo, PayoutView, PoolState, PoolView, Range, Score, Settings,
+    Status,
 };
 use super::{Node, NodeError, PoolRecord, SETTINGS_KEY, SHARING_MODE_KEY, lock};
 
@@ -54,22 +55,33 @@ impl Node {
     }
 
     pub fn settings(&self) -> Settings {
-        lock(&self.inner.settings).clone()
+        let settings = lock(&self.inner.settings).clone();
+        Settings {
+            payout: self.with_bound_address(settings.payout.clone()),
+            ..settings
+        }
     }
 
-    /// Checks and saves the settings, and hands the preferences to the monitor. Starting at login is
-    /// the app's to apply; the node only keeps the choice.
-    pub fn set_settings(&self, settings: Settings) -> Result<Settings, NodeError> {
+    /// Checks and saves the settings, hands the preferences to the monitor and the payout address to
+    /// the providers. Starting at login is the app's to apply; the node only keeps the choice.
+    pub fn set_settings(&self, mut settings: Settings) -> Result<Settings, NodeError> {
         rules::validate(&settings).map_err(NodeError::InvalidSettings)?;
+        settings.payout.bound_address = None;
+        // Unchanged, it is bound again only if binding it failed before (at open, say).
+        let changed = settings.payout != lock(&self.inner.settings).payout;
+        let unbound = self.payout_binding().is_none() && settings.payout.to != PayoutTo::None;
+        if changed || unbound {
+            self.apply_payout(&settings.payout)?;
+        }
         let json = serde_json::to_string(&settings)
             .map_err(|e| NodeError::InvalidSettings(e.to_string()))?;
         lock(&self.inner.store).set_setting(SETTINGS_KEY, &json)?;
         self.inner
             .monitor
             .set_preferences(settings.preferences.clone());
-        *lock(&self.inner.settings) = settings.clone();
+        *lock(&self.inner.settings) = settings;
         self.refresh();
-        Ok(settings)
+        Ok(self.settings())
     }
 
     fn set_preferences(&self, preferences: Preferences) -> Result<(), NodeError> {
@@ -81,8 +93,17 @@ impl Node {
     }
 
     pub fn earnings(&self, range: Range) -> EarningsView {
-        let snapshot = self.ledger_snapshot();
-        earnings::earnings_view(range, &snapshot, &self.pool_names(), Now::system())
+        let (snapshot, symbols) = {
+            let ledger = lock(&self.inner.ledger);
+            (ledger.snapshot(), ledger.symbols())
+        };
+        earnings::earnings_view(
+            range,
+            &snapshot,
+            &self.pool_names(),
+            &symbols,
+            Now::system(),
+        )
     }
 
     /// Payouts, newest first.
@@ -93,6 +114,11 @@ impl Node {
     /// The ledger as the providers last told of it.
     fn ledger_snapshot(&self) -> std::sync::Arc<crate::ledger::Earnings> {
         lock(&self.inner.ledger).snapshot()
+    }
+
+    /// The block explorer's page for payout `id`'s transaction, for the app to open.
+    pub fn explorer_url(&self, id: &str) -> Result<String, NodeError> {
+        earnings::explorer_link(&self.ledger_snapshot().payouts, id).map_err(NodeError::Explorer)
     }
 
     /// Writes an export (the payouts CSV) into `dir`; returns the path written.
@@ -160,7 +186,10 @@ impl Node {
     /// Joined and blocked pools, oldest first.
     pub fn pools(&self) -> Vec<PoolView> {
         let records = lock(&self.inner.records).clone();
-        let snapshot = lock(&self.inner.ledger).snapshot();
+        let (snapshot, symbols) = {
+            let ledger = lock(&self.inner.ledger);
+            (ledger.snapshot(), ledger.symbols())
+        };
         let now = Now::system();
         records
             .iter()
@@ -179,6 +208,7 @@ impl Node {
                     earned_total,
                     earned_today,
                     joined_at_ms: r.joined_at_ms,
+                    symbol: symbols.get(&r.id).cloned(),
                 }
             })
             .collect()
@@ -324,6 +354,7 @@ impl Node {
             verdicts,
             wake: std::sync::Arc::clone(&self.inner.wake),
             news: self.inner.news.clone(),
+            payout: self.inner.payout.subscribe(),
         };
         let membership = PoolMembership::start(record, start).await?;
         lock(&self.inner.failed).remove(&record.id);

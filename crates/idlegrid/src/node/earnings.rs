@@ -6,14 +6,15 @@
 //! UTC offset: a daylight-saving change inside the range shifts older buckets by that hour, which a
 //! chart of earnings can bear.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::amount::Amount;
 use crate::idle::Now;
-use crate::ledger::{CheckEntry, Earnings, PayoutEntry, ReceiptEntry, UnpaidWork};
+use crate::ledger::{CheckEntry, Earnings, PayoutEntry, PayoutStatus, ReceiptEntry, UnpaidWork};
 
 use super::views::{
-    Bucket, CheckView, ChecksView, EarningsView, PayoutView, PoolTotal, Problem, ProblemKind, Range,
+    Bucket, CheckView, ChecksView, EarningsView, PayoutState, PayoutView, PoolTotal, Problem,
+    ProblemKind, Range,
 };
 
 const HOUR_MS: u64 = 3_600_000;
@@ -33,6 +34,9 @@ pub struct Money {
 
 /// Pool ids to the names people gave them.
 pub type PoolNames = BTreeMap<String, String>;
+
+/// Pool ids to the symbol of the token each pays in on a chain; a pool not listed pays IOUs.
+pub type PoolSymbols = BTreeMap<String, String>;
 
 impl Range {
     /// Bucket length and how many buckets the range has.
@@ -99,6 +103,7 @@ pub fn earnings_view(
     range: Range,
     earnings: &Earnings,
     names: &PoolNames,
+    symbols: &PoolSymbols,
     now: Now,
 ) -> EarningsView {
     let (bucket_ms, count) = range.buckets();
@@ -132,20 +137,32 @@ pub fn earnings_view(
             id: id.to_owned(),
             name: pool_name(names, id),
             total,
+            symbol: symbols.get(id).cloned(),
         })
         .collect();
     pools.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+    let (units, iou) = units(earnings, symbols);
     EarningsView {
         range,
         bucket_ms,
         buckets,
         pools,
+        symbols: units,
+        iou,
         total,
         paid: earnings.paid,
         balance: earnings.balance,
         problems: problems(&earnings.unpaid_work, names),
         checks: checks(&earnings.checks, names),
     }
+}
+
+/// The tokens the pools this provider earned from pay in, and whether any of them pays IOUs.
+fn units(earnings: &Earnings, symbols: &PoolSymbols) -> (Vec<String>, bool) {
+    let pools: BTreeSet<&str> = earnings.receipts.iter().map(|r| r.pool.as_str()).collect();
+    let tokens: BTreeSet<&String> = pools.iter().filter_map(|p| symbols.get(*p)).collect();
+    let iou = pools.iter().any(|p| !symbols.contains_key(*p));
+    (tokens.into_iter().cloned().collect(), iou)
 }
 
 pub fn checks(checks: &[CheckEntry], names: &PoolNames) -> ChecksView {
@@ -237,10 +254,81 @@ pub fn payout_view(payout: &PayoutEntry, names: &PoolNames) -> PayoutView {
         pool_id: payout.pool.clone(),
         pool_name: pool_name(names, &payout.pool),
         amount: payout.amount,
+        symbol: payout.symbol.clone(),
         receipts: payout.receipt_count,
-        signature_verified: true,
+        signature_verified: payout.signed,
+        status: payout_state(payout.status),
         rail: payout.rail.clone(),
         reference: payout.reference.clone(),
+        chain_id: payout.chain_id,
+        to: payout.to.clone(),
+        tx_hash: payout.tx_hash.clone(),
+        explorer_url: payout.explorer_url.clone(),
+        block: payout.block,
+        confirmations: payout.confirmations,
+        checked_through_pool: payout.checked_through_pool,
+        note: payout.note.clone(),
+    }
+}
+
+/// The explorer page of payout `id`'s transaction, to open outside the window: only an http(s)
+/// link, since the explorer is whatever the pool named and anything else could open a program.
+pub fn explorer_link(payouts: &[PayoutEntry], id: &str) -> Result<String, String> {
+    let payout = payouts
+        .iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| format!("no payout {id}"))?;
+    match &payout.explorer_url {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => Ok(url.clone()),
+        Some(url) => Err(format!(
+            "the pool's explorer link {url:?} is not an http(s) address; not opened"
+        )),
+        None => Err("the pool's chain names no block explorer".to_owned()),
+    }
+}
+
+/// The desktop notice for a payout's news: once it counts as paid (confirmed on chain, or an IOU),
+/// or when the chain does not show it; none while it is pending, since its news repeats until then.
+pub fn payout_notice(payout: &PayoutView) -> Option<(String, String)> {
+    let receipts = format!(
+        "{} receipt{}",
+        payout.receipts,
+        if payout.receipts == 1 { "" } else { "s" }
+    );
+    let symbol = payout.symbol.as_deref().unwrap_or("IOU");
+    match payout.status {
+        PayoutState::Pending => None,
+        PayoutState::Confirmed => Some((
+            format!(
+                "Paid {} {symbol} by pool {}",
+                payout.amount, payout.pool_name
+            ),
+            format!("{receipts} settled, confirmed on chain by this computer."),
+        )),
+        PayoutState::Iou => Some((
+            format!("IOU of {} from pool {}", payout.amount, payout.pool_name),
+            format!("{receipts} settled. Signed by the pool, not paid on a chain."),
+        )),
+        PayoutState::NotFound => Some((
+            format!("A payout from pool {} is not on chain", payout.pool_name),
+            format!(
+                "{} {symbol} is not counted as paid: {}",
+                payout.amount,
+                payout
+                    .note
+                    .as_deref()
+                    .unwrap_or("the chain does not show it")
+            ),
+        )),
+    }
+}
+
+fn payout_state(status: PayoutStatus) -> PayoutState {
+    match status {
+        PayoutStatus::Pending => PayoutState::Pending,
+        PayoutStatus::Confirmed => PayoutState::Confirmed,
+        PayoutStatus::NotFound => PayoutState::NotFound,
+        PayoutStatus::Iou => PayoutState::Iou,
     }
 }
 
@@ -327,7 +415,7 @@ mod tests {
         ]);
         let mut names = PoolNames::new();
         names.insert("a".into(), "Home".into());
-        let view = earnings_view(Range::Day, &earnings, &names, now(0));
+        let view = earnings_view(Range::Day, &earnings, &names, &PoolSymbols::new(), now(0));
         assert_eq!(view.buckets.len(), 24);
         assert_eq!(view.bucket_ms, HOUR_MS);
         let last = view.buckets.last().unwrap();
@@ -340,12 +428,12 @@ mod tests {
         assert_eq!(view.pools[0].name, "Home");
         assert_eq!(view.pools[0].total, Amount::from_micros(7));
         assert_eq!(view.pools[1].name, "b");
-        let week = earnings_view(Range::Week, &earnings, &names, now(0));
+        let week = earnings_view(Range::Week, &earnings, &names, &PoolSymbols::new(), now(0));
         assert_eq!(
             (week.buckets.len(), week.total),
             (28, Amount::from_micros(1_010))
         );
-        let month = earnings_view(Range::Month, &earnings, &names, now(0));
+        let month = earnings_view(Range::Month, &earnings, &names, &PoolSymbols::new(), now(0));
         assert_eq!(month.buckets.len(), 30);
         assert_eq!(month.buckets[29].start_ms, period_start(now(0), DAY_MS));
     }
@@ -402,5 +490,157 @@ mod tests {
         let payouts = payouts(&earnings, &names);
         assert_eq!(payouts[0].id, "p1");
         assert!(payouts[0].signature_verified);
+    }
+
+    #[test]
+    fn a_chain_payout_shows_its_token_status_and_transaction() {
+        let tx = format!("0x{}", "ab".repeat(32));
+        let chain = PayoutEntry {
+            id: "c".into(),
+            pool: "abcdefghijk".into(),
+            amount: Amount::from_micros(1_200),
+            receipt_count: 3,
+            issued_at_ms: 5,
+            status: PayoutStatus::Confirmed,
+            chain_id: Some(31_337),
+            symbol: Some("tUSD".into()),
+            to: Some(format!("0x{}", "11".repeat(20))),
+            tx_hash: Some(tx.clone()),
+            block: Some(12),
+            confirmations: Some(3),
+            explorer_url: Some(format!("https://explorer.invalid/tx/{tx}")),
+            checked_via: Some("http://127.0.0.1:8545".into()),
+            checked_through_pool: true,
+            ..PayoutEntry::blank("evm".into(), "{}".into())
+        };
+        let names = PoolNames::from([("abcdefghijk".to_owned(), "Lab".to_owned())]);
+        let view = payout_view(&chain, &names);
+        assert_eq!(view.status, PayoutState::Confirmed);
+        assert_eq!(view.symbol.as_deref(), Some("tUSD"));
+        assert_eq!(view.tx_hash.as_deref(), Some(tx.as_str()));
+        assert_eq!(
+            view.explorer_url,
+            Some(format!("https://explorer.invalid/tx/{tx}"))
+        );
+        assert_eq!((view.block, view.confirmations), (Some(12), Some(3)));
+        assert_eq!((view.pool_name.as_str(), view.receipts), ("Lab", 3));
+        assert!(view.checked_through_pool && view.signature_verified);
+
+        let notice = PayoutEntry {
+            status: PayoutStatus::Pending,
+            signed: false,
+            checked_through_pool: false,
+            ..chain.clone()
+        };
+        let view = payout_view(&notice, &names);
+        assert_eq!(view.status, PayoutState::Pending);
+        assert!(!view.signature_verified && !view.checked_through_pool);
+
+        let missing = PayoutEntry {
+            status: PayoutStatus::NotFound,
+            note: Some("the transaction failed".into()),
+            ..chain
+        };
+        let view = payout_view(&missing, &names);
+        assert_eq!(view.status, PayoutState::NotFound);
+        assert_eq!(view.note.as_deref(), Some("the transaction failed"));
+
+        let iou = payout_view(&PayoutEntry::blank("statement".into(), "r".into()), &names);
+        assert_eq!(iou.status, PayoutState::Iou);
+        assert_eq!((iou.symbol, iou.tx_hash), (None, None));
+    }
+
+    #[test]
+    fn totals_name_the_token_each_pool_pays_in() {
+        let earnings = ledger(vec![
+            receipt("chain", T, 5),
+            receipt("iou", T, 3),
+            receipt("other", T - 40 * DAY_MS, 1),
+        ]);
+        let symbols = PoolSymbols::from([
+            ("chain".to_owned(), "tUSD".to_owned()),
+            ("other".to_owned(), "USDC".to_owned()),
+        ]);
+        let view = earnings_view(Range::Day, &earnings, &PoolNames::new(), &symbols, now(0));
+        let symbol_of = |id: &str| {
+            view.pools
+                .iter()
+                .find(|p| p.id == id)
+                .unwrap()
+                .symbol
+                .clone()
+        };
+        assert_eq!(symbol_of("chain").as_deref(), Some("tUSD"));
+        assert_eq!(symbol_of("iou"), None);
+        // Paid and the balance are all time: every pool earned from counts, in range or not.
+        assert_eq!(view.symbols, ["USDC", "tUSD"]);
+        assert!(view.iou);
+        let one = ledger(vec![receipt("chain", T, 5)]);
+        let view = earnings_view(Range::Day, &one, &PoolNames::new(), &symbols, now(0));
+        assert_eq!((view.symbols, view.iou), (vec!["tUSD".to_owned()], false));
+    }
+
+    #[test]
+    fn only_an_http_explorer_link_is_opened() {
+        let with = |id: &str, url: Option<&str>| PayoutEntry {
+            id: id.into(),
+            explorer_url: url.map(str::to_owned),
+            ..PayoutEntry::blank("evm".into(), "{}".into())
+        };
+        let payouts = [
+            with("web", Some("https://explorer.example/tx/0x01")),
+            with("file", Some("file:///etc/passwd")),
+            with("none", None),
+        ];
+        assert_eq!(
+            explorer_link(&payouts, "web").as_deref(),
+            Ok("https://explorer.example/tx/0x01")
+        );
+        assert!(
+            explorer_link(&payouts, "file")
+                .unwrap_err()
+                .contains("not an http(s)")
+        );
+        assert!(
+            explorer_link(&payouts, "none")
+                .unwrap_err()
+                .contains("names no block explorer")
+        );
+        assert!(
+            explorer_link(&payouts, "gone")
+                .unwrap_err()
+                .contains("no payout gone")
+        );
+    }
+
+    #[test]
+    fn a_payout_is_announced_once_it_counts_or_is_missing_never_while_pending() {
+        let names = PoolNames::from([("p".to_owned(), "Lab".to_owned())]);
+        let entry = |status, symbol: Option<&str>| PayoutEntry {
+            pool: "p".into(),
+            amount: Amount::from_micros(1_200),
+            receipt_count: 1,
+            status,
+            symbol: symbol.map(str::to_owned),
+            note: Some("the transaction failed".into()),
+            ..PayoutEntry::blank("evm".into(), "{}".into())
+        };
+        let notice = |status, symbol| payout_notice(&payout_view(&entry(status, symbol), &names));
+        assert_eq!(notice(PayoutStatus::Pending, Some("tUSD")), None);
+        let (title, body) = notice(PayoutStatus::Confirmed, Some("tUSD")).unwrap();
+        assert_eq!(title, "Paid 0.0012 tUSD by pool Lab");
+        assert_eq!(
+            body,
+            "1 receipt settled, confirmed on chain by this computer."
+        );
+        let (title, body) = notice(PayoutStatus::Iou, None).unwrap();
+        assert_eq!(title, "IOU of 0.0012 from pool Lab");
+        assert!(body.contains("not paid on a chain"), "{body}");
+        let (title, body) = notice(PayoutStatus::NotFound, Some("tUSD")).unwrap();
+        assert!(title.contains("not on chain"), "{title}");
+        assert!(
+            body.ends_with("not counted as paid: the transaction failed"),
+            "{body}"
+        );
     }
 }

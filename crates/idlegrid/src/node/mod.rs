@@ -17,6 +17,7 @@ mod export;
 mod hardware;
 mod ledger_view;
 mod local_pool;
+mod payout;
 mod pools;
 mod settings;
 mod status;
@@ -39,7 +40,8 @@ use crate::identity::{Identity, IdentityError, KeyStore};
 use crate::idle::{self, HostSignals, IdleMonitor, MonitorConfig, Now, SystemSignals, Verdict};
 use crate::job::JobError;
 use crate::ledger::{LedgerError, LedgerNews};
-use crate::provider::{ProviderConfig, ProviderError};
+use crate::payout_address::PayoutAddressError;
+use crate::provider::{PayoutTarget, ProviderConfig, ProviderError};
 use crate::statement::now_ms;
 use crate::sync::lock;
 
@@ -89,6 +91,8 @@ pub enum NodeError {
     UnknownPool(String),
     #[error("{0}")]
     InvalidSettings(String),
+    #[error("the payout address: {0}")]
+    PayoutAddress(#[from] PayoutAddressError),
     #[error("no GPU to share: {0}")]
     NoGpu(JobError),
     #[error("the benchmark failed: {0}")]
@@ -97,6 +101,8 @@ pub enum NodeError {
     LocalPool(String),
     #[error("{0}")]
     Export(String),
+    #[error("cannot show the transaction: {0}")]
+    Explorer(String),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -110,7 +116,8 @@ pub enum NodeError {
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeEvent {
     Earned(Earned),
-    Paid(PayoutView),
+    /// Boxed: a payout on a chain carries much more than the other events.
+    Paid(Box<PayoutView>),
     Problem(Problem),
     /// A pool's check (an unpaid job of known answer) was judged.
     Checked(CheckView),
@@ -169,6 +176,9 @@ pub struct Node {
 struct Inner {
     data_dir: PathBuf,
     key: SecretKey,
+    key_store: KeyStore,
+    /// Where the providers are paid on a chain; each follows it.
+    payout: watch::Sender<PayoutTarget>,
     adapter_choice: AdapterChoice,
     runner: JobRunner,
     /// The adapter the monitor decides for, and the providers run on; empty with no GPU.
@@ -216,6 +226,17 @@ impl Node {
         let settings = load_settings(&store)?;
         let records = store.pools()?;
         let ledger = LedgerView::open(&data_dir.join("ledger.sqlite"), identity.public())?;
+        let payout = payout::target(
+            &data_dir,
+            &options.key_store,
+            identity.secret_key(),
+            &ledger,
+            &settings.payout,
+        )
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot bind the payout address; pools on a chain hold the balance until it is fixed in Settings");
+            payout::fallback(&settings.payout)
+        });
         let adapter = adapter_name(&options.adapter, &options.runner).await;
         let input = options.detect_input.then(detect_input).flatten();
         let system = options
@@ -235,6 +256,8 @@ impl Node {
         let inner = Inner {
             data_dir,
             key: identity.secret_key().clone(),
+            key_store: options.key_store,
+            payout: watch::Sender::new(payout),
             adapter_choice: options.adapter,
             runner: options.runner,
             adapter,
@@ -556,17 +579,12 @@ fn ledger_events(news: Vec<LedgerNews>, names: &PoolNames, notices: &Notices) ->
             })),
             LedgerNews::Payout(payout) => {
                 let payout = earnings::payout_view(&payout, names);
-                if notices.payouts {
-                    events.push(NodeEvent::Notice {
-                        title: format!("Paid {} by pool {}", payout.amount, payout.pool_name),
-                        body: format!(
-                            "{} receipt{} settled, signature verified.",
-                            payout.receipts,
-                            if payout.receipts == 1 { "" } else { "s" }
-                        ),
-                    });
+                if notices.payouts
+                    && let Some((title, body)) = earnings::payout_notice(&payout)
+                {
+                    events.push(NodeEvent::Notice { title, body });
                 }
-                events.push(NodeEvent::Paid(payout));
+                events.push(NodeEvent::Paid(Box::new(payout)));
             }
             LedgerNews::Unpaid(work) => {
                 events.push(NodeEvent::Problem(earnings::problem(&work, names)));

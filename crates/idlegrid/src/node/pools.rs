@@ -18,7 +18,7 @@ use crate::idle::Verdict;
 use crate::job::JobError;
 use crate::ledger::LedgerNews;
 use crate::protocol::{self, Bind, WORK_ALPN};
-use crate::provider::{Provider, ProviderConfig, ProviderState, ProviderStatus};
+use crate::provider::{PayoutTarget, Provider, ProviderConfig, ProviderState, ProviderStatus};
 use crate::worker::{Runner, WorkerConfig, WorkerProcess, task};
 
 use super::NodeError;
@@ -152,6 +152,8 @@ pub struct Start<'a> {
     pub wake: Arc<Notify>,
     /// Where the provider tells what it stores in the ledger.
     pub news: mpsc::UnboundedSender<LedgerNews>,
+    /// Where it is paid on a chain, as the person's settings say now and later.
+    pub payout: watch::Receiver<PayoutTarget>,
 }
 
 impl PoolMembership {
@@ -171,7 +173,8 @@ impl PoolMembership {
             runner,
             start.config,
         )?
-        .telling(start.news);
+        .telling(start.news)
+        .following_payout(start.payout);
         let status = provider.status();
         let (stop, stop_rx) = watch::channel(false);
         let name = record.name.clone();

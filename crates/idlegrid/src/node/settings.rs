@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::idle::{Mode, Preferences};
 
-use super::views::Settings;
+use super::views::{PayoutSettings, PayoutTo, Settings};
+use crate::payout_address::PayoutChoice;
 
 /// Shortest and longest idle delay a person may choose.
 const IDLE_AFTER: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(24 * 3600));
@@ -17,6 +18,7 @@ const MAX_SNOOZE_MINUTES: u64 = 7 * 24 * 60;
 const TEMPERATURE_C: (f32, f32) = (40.0, 110.0);
 const MAX_EXCLUSIVE_PROGRAMS: usize = 100;
 const MAX_NAME_CHARS: usize = 200;
+const MAX_URL_CHARS: usize = 2000;
 
 /// Why settings were refused, as one sentence for the settings page.
 pub fn validate(settings: &Settings) -> Result<(), String> {
@@ -40,6 +42,42 @@ pub fn validate(settings: &Settings) -> Result<(), String> {
     }
     check_schedule(p)?;
     check_names(p)?;
+    payout_choice(&settings.payout)?;
+    check_chain_rpc(&settings.payout.chain_rpc)?;
+    Ok(())
+}
+
+/// Where the person chose to be paid, or why the address they pasted is not one.
+pub fn payout_choice(payout: &PayoutSettings) -> Result<PayoutChoice, String> {
+    match payout.to {
+        PayoutTo::OwnAccount => Ok(PayoutChoice::OwnAccount),
+        PayoutTo::None => Ok(PayoutChoice::Declined),
+        PayoutTo::Address if payout.address.trim().is_empty() => {
+            Err("paste the payout address (0x and 40 hex digits), or choose another option".into())
+        }
+        PayoutTo::Address => PayoutChoice::from_input(Some(&payout.address), false)
+            .map_err(|e| format!("the payout address: {e}")),
+    }
+}
+
+/// The RPC to check payouts through, when the person gave one.
+pub fn chain_rpc(payout: &PayoutSettings) -> Option<String> {
+    Some(payout.chain_rpc.trim().to_owned()).filter(|rpc| !rpc.is_empty())
+}
+
+fn check_chain_rpc(rpc: &str) -> Result<(), String> {
+    let rpc = rpc.trim();
+    if rpc.is_empty() {
+        return Ok(());
+    }
+    let scheme_ok = ["http://", "https://", "ws://", "wss://"]
+        .iter()
+        .any(|scheme| rpc.len() > scheme.len() && rpc.starts_with(scheme));
+    if !scheme_ok || rpc.chars().any(char::is_whitespace) || rpc.len() > MAX_URL_CHARS {
+        return Err(format!(
+            "the chain RPC must be a URL starting with http://, https://, ws:// or wss://, not \"{rpc}\""
+        ));
+    }
     Ok(())
 }
 
@@ -240,5 +278,46 @@ mod tests {
         let on = with_gpu_shared(&off, "llvmpipe", true);
         assert!(on.gpus.is_empty());
         assert!(gpu_shared(&on, "llvmpipe"));
+    }
+
+    #[test]
+    fn payout_settings_are_checked_with_a_reason() {
+        let payout = |to, address: &str, chain_rpc: &str| Settings {
+            payout: PayoutSettings {
+                to,
+                address: address.into(),
+                chain_rpc: chain_rpc.into(),
+                bound_address: None,
+            },
+            ..Settings::default()
+        };
+        let good = "0x000000000000000000000000000000000000dEaD";
+        assert_eq!(validate(&payout(PayoutTo::Address, good, "")), Ok(()));
+        assert_eq!(
+            validate(&payout(PayoutTo::OwnAccount, "", "https://rpc.example/v1")),
+            Ok(())
+        );
+        let short = validate(&payout(PayoutTo::Address, "0xdead", "")).unwrap_err();
+        assert!(short.starts_with("the payout address:"), "{short}");
+        let empty = validate(&payout(PayoutTo::Address, " ", "")).unwrap_err();
+        assert!(empty.contains("paste the payout address"), "{empty}");
+        // An address left in the field does not matter once the person chose another option.
+        assert_eq!(validate(&payout(PayoutTo::None, "0xdead", "")), Ok(()));
+        for bad in ["rpc.example", "ftp://rpc.example", "http://", "http://a b"] {
+            let reason = validate(&payout(PayoutTo::OwnAccount, "", bad)).unwrap_err();
+            assert!(
+                reason.starts_with("the chain RPC must be a URL"),
+                "{bad}: {reason}"
+            );
+        }
+        assert_eq!(
+            payout_choice(&payout(PayoutTo::None, "", "").payout),
+            Ok(PayoutChoice::Declined)
+        );
+        assert_eq!(chain_rpc(&payout(PayoutTo::None, "", " ").payout), None);
+        assert_eq!(
+            chain_rpc(&payout(PayoutTo::None, "", " ws://127.0.0.1:8545 ").payout).as_deref(),
+            Some("ws://127.0.0.1:8545")
+        );
     }
 }

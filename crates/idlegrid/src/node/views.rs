@@ -101,6 +101,11 @@ pub struct EarningsView {
     pub problems: Vec<Problem>,
     /// Unpaid checks this provider ran (all time), once judged.
     pub checks: ChecksView,
+    /// The tokens the pools earned from (all time) pay in, by symbol: the unit of the totals when
+    /// there is one and `iou` is false.
+    pub symbols: Vec<String>,
+    /// Some pool earned from pays IOUs: its payouts are its signed word, not paid on a chain.
+    pub iou: bool,
 }
 
 /// The pools' checks of this provider: jobs whose answer the pool knew, mixed in unpaid to catch
@@ -144,6 +149,8 @@ pub struct PoolTotal {
     #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub total: Amount,
+    /// The token the pool pays in on a chain; absent for a pool that pays IOUs.
+    pub symbol: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -167,6 +174,22 @@ pub struct Problem {
     pub reason: String,
 }
 
+/// Where a payout stands, as this provider's own check of the chain found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum PayoutState {
+    /// The pool told of a transaction on its way, or the confirmations or this provider's own check
+    /// have not come yet: not counted as paid.
+    Pending,
+    /// This provider's own check found it on chain, with the confirmations asked for.
+    Confirmed,
+    /// The chain does not show it: never counted as paid.
+    NotFound,
+    /// No chain: the pool's signed word that it owes this, nothing more.
+    Iou,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[cfg_attr(test, ts(rename = "Payout"))]
@@ -178,13 +201,31 @@ pub struct PayoutView {
     #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub amount: Amount,
+    /// The token's symbol ("USDC") for a payout on a chain; absent for an IOU, which is in no token.
+    pub symbol: Option<String>,
     /// Receipts it settled.
     pub receipts: usize,
-    /// Always true: the ledger stores only payouts whose signature it checked.
+    /// Whether the pool has signed it; a notice of a payout on its way is not signed yet. Only
+    /// payouts whose signature was checked are stored signed.
     pub signature_verified: bool,
-    /// How it was paid ("ledger" for the demo).
+    pub status: PayoutState,
+    /// How it was paid: "evm" on a chain, "statement" for an IOU ("ledger" for the demo).
     pub rail: String,
+    /// What the pool wrote to identify the payment; for a payout on a chain, the fields below say it
+    /// in parts.
     pub reference: String,
+    pub chain_id: Option<u64>,
+    /// The address paid.
+    pub to: Option<String>,
+    pub tx_hash: Option<String>,
+    /// The transaction on the block explorer the pool's chain names, if it names one.
+    pub explorer_url: Option<String>,
+    pub block: Option<u64>,
+    pub confirmations: Option<u64>,
+    /// The last check asked the RPC the pool named, which a lying pool could run too.
+    pub checked_through_pool: bool,
+    /// Why it is not found on chain, or why it could not be checked yet.
+    pub note: Option<String>,
 }
 
 /// A verified receipt that just arrived.
@@ -300,6 +341,8 @@ pub struct PoolView {
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub earned_today: Amount,
     pub joined_at_ms: u64,
+    /// The token the pool pays in on a chain, once it has said; absent for a pool that pays IOUs.
+    pub symbol: Option<String>,
 }
 
 /// Everything the settings page edits. Unknown or missing fields take their defaults, so settings saved
@@ -311,6 +354,36 @@ pub struct Settings {
     pub preferences: Preferences,
     pub start_at_login: bool,
     pub notices: Notices,
+    pub payout: PayoutSettings,
+}
+
+/// Where pools that pay on a chain send this machine's earnings, and whose RPC checks them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct PayoutSettings {
+    pub to: PayoutTo,
+    /// The address pasted, used when `to` is `address`: 0x and 40 hex digits.
+    pub address: String,
+    /// Check payouts through this RPC URL instead of the one each pool names; empty for the pool's.
+    pub chain_rpc: String,
+    /// The address payouts go to now, filled in by the app (this machine's own account once made);
+    /// absent when none is bound. Ignored when settings are saved.
+    #[serde(skip_deserializing)]
+    pub bound_address: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum PayoutTo {
+    /// An account of this machine's own, its key kept in the OS keyring.
+    #[default]
+    OwnAccount,
+    /// The address in `address`.
+    Address,
+    /// None: pools on a chain hold the balance until an address is set.
+    None,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

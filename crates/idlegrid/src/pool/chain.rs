@@ -435,7 +435,9 @@ impl Pool {
             .flatten()
             .map(|p| (p.seq, rail.file.terms.units(p.due.amount.micros())));
         let before = rail.status();
-        if let Some((seq, units)) = short.filter(|_| short != before.short) {
+        if short != before.short
+            && let Some((seq, units)) = short
+        {
             let terms = &rail.file.terms;
             tracing::warn!(
                 "the deposit ({} {}) cannot cover payout {seq} ({} {}); it will be paid once the contract {} is topped up",

@@ -48,6 +48,15 @@ pub struct ProviderConfig {
     pub chain_rpc: Option<String>,
 }
 
+/// Where a provider is paid on a chain and how it checks its payouts: what [`ProviderConfig`] says at
+/// first, changed while it runs by whoever holds the sender given to [`Provider::following_payout`]
+/// (the app's settings). The next ask carries the new binding; the pool keeps the higher sequence.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PayoutTarget {
+    pub binding: Option<Signed<AddressBinding>>,
+    pub chain_rpc: Option<String>,
+}
+
 impl Default for ProviderConfig {
     fn default() -> Self {
         ProviderConfig {
@@ -88,6 +97,7 @@ pub struct Provider {
     status: watch::Sender<ProviderStatus>,
     /// Who hears of each statement and unpaid job the moment it is stored.
     news: Option<mpsc::UnboundedSender<LedgerNews>>,
+    payout: watch::Receiver<PayoutTarget>,
 }
 
 impl Provider {
@@ -105,6 +115,11 @@ impl Provider {
             ledger.record_own_binding(binding)?;
         }
         let cache = BlobStore::open(&data_dir.join("cache"), Some(config.cache_bytes))?;
+        // A receiver outlives its sender and keeps the last value: the config's, unless followed.
+        let (_, payout) = watch::channel(PayoutTarget {
+            binding: config.binding.clone(),
+            chain_rpc: config.chain_rpc.clone(),
+        });
         Ok(Provider {
             key,
             pool,
@@ -115,7 +130,26 @@ impl Provider {
             undelivered: Mutex::new(Vec::new()),
             status: watch::Sender::new(ProviderStatus::new(ProviderState::Connecting)),
             news: None,
+            payout,
         })
+    }
+
+    /// Takes where to be paid, and the RPC to check payouts through, from `payout` from now on. An
+    /// address it names must already be recorded as this provider's own
+    /// ([`Ledger::record_own_address`]), or payouts to it are flagged not found.
+    pub fn following_payout(mut self, payout: watch::Receiver<PayoutTarget>) -> Provider {
+        self.payout = payout;
+        self
+    }
+
+    /// The binding to send with the next ask.
+    fn binding(&self) -> Option<Signed<AddressBinding>> {
+        self.payout.borrow().binding.clone()
+    }
+
+    /// The RPC to check payouts through, if the person chose one.
+    fn chain_rpc(&self) -> Option<String> {
+        self.payout.borrow().chain_rpc.clone()
     }
 
     /// Tells `news` of every receipt, payout, check and unpaid job this provider stores.

@@ -44,11 +44,7 @@ impl Provider {
             let Some((_, chain)) = chains.iter().find(|(pool, _)| *pool == payout.pool) else {
                 continue;
             };
-            let rpc = self
-                .config
-                .chain_rpc
-                .clone()
-                .unwrap_or_else(|| chain.rpc.clone());
+            let rpc = self.chain_rpc().unwrap_or_else(|| chain.rpc.clone());
             let finding = match self.find(&payout, chain, &rpc).await {
                 Ok(finding) => finding,
                 Err(error) => {

@@ -152,7 +152,7 @@ impl<'a> Session<'a> {
             capabilities: self.provider.capabilities(),
             slots,
             stored: std::mem::take(stored),
-            binding: self.provider.config.binding.clone(),
+            binding: self.provider.binding(),
         };
         match self.request(&request).await? {
             WorkReply::Work {
@@ -175,7 +175,9 @@ impl<'a> Session<'a> {
     fn note_chain(&self, chain: Option<&PoolChain>, pending: &[PendingPayout]) {
         let pool = self.pool.to_string();
         let mut ledger = crate::sync::lock(&self.provider.ledger);
-        if let Some(Err(error)) = chain.map(|chain| ledger.record_pool_chain(&pool, chain)) {
+        if let Some(chain) = chain
+            && let Err(error) = ledger.record_pool_chain(&pool, chain)
+        {
             tracing::warn!(%error, "cannot keep the pool's chain");
         }
         match ledger.record_pending(&pool, pending) {

@@ -5,6 +5,7 @@
 use crate::common;
 
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,8 +15,8 @@ use idlegrid::client::Client;
 use idlegrid::identity::KeyStore;
 use idlegrid::idle::{Mode, SystemSample};
 use idlegrid::node::{
-    JobRunner, Node, NodeError, NodeEvent, NodeOptions, PoolState, ProblemKind, Range, Settings,
-    StateKind,
+    JobRunner, Node, NodeError, NodeEvent, NodeOptions, PayoutTo, PoolState, ProblemKind, Range,
+    Settings, StateKind,
 };
 use idlegrid::pool::RunningPool;
 use idlegrid::worker::WorkerConfig;
@@ -127,7 +128,7 @@ async fn the_local_pool_earns_within_a_minute_and_pays_out() {
 
     // The demo pays out at 0.001; its sample jobs earn that within a few minutes of llvmpipe.
     let paid = event(&mut events, Duration::from_secs(240), |e| match e {
-        NodeEvent::Paid(payout) => Some(payout.clone()),
+        NodeEvent::Paid(payout) => Some(payout.as_ref().clone()),
         _ => None,
     })
     .await;
@@ -297,24 +298,120 @@ async fn leaving_and_blocking_survive_a_restart() {
     blocked.shutdown().await;
 }
 
+/// Settings as the person chose them, without the address the node filled in.
+fn chosen(mut settings: Settings) -> Settings {
+    settings.payout.bound_address = None;
+    settings
+}
+
+/// The address and sequence number `pool` holds for `provider`, once it holds them.
+async fn pool_binding(pool_dir: &Path, provider: &str, address: &str, limit: Duration) -> u64 {
+    let provider = iroh::PublicKey::from_str(provider).unwrap();
+    let mut expected = [0u8; 20];
+    for (i, byte) in expected.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&address[2 + 2 * i..4 + 2 * i], 16).unwrap();
+    }
+    let db = rusqlite::Connection::open_with_flags(
+        pool_dir.join("pool.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        let held: Option<(Vec<u8>, i64)> = db
+            .query_row(
+                "SELECT address, seq FROM bindings WHERE provider = ?1",
+                [&provider.as_bytes()[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok();
+        if let Some((held, seq)) = held
+            && held == expected
+        {
+            return u64::try_from(seq).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pool never held {address} for the node"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_binds_a_pasted_address_and_then_a_changed_one_with_a_higher_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool_dir = dir.path().join("pool");
+    let (running, _) = pool(&pool_dir).await;
+    let node = open_node(&dir.path().join("node")).await;
+    node.join_pool(&running.ticket(), Some("Chain"))
+        .await
+        .unwrap();
+    let mut settings = node.settings();
+    settings.preferences.mode = Mode::Always;
+    let first = "0x00000000000000000000000000000000000000aa";
+    let second = "0x00000000000000000000000000000000000000bb";
+
+    settings.payout.to = PayoutTo::Address;
+    settings.payout.address = format!("  {first} ");
+    let saved = node.set_settings(settings.clone()).unwrap();
+    assert_eq!(saved.payout.bound_address.as_deref(), Some(first));
+    let me = node.public_key();
+    let first_seq = pool_binding(&pool_dir, &me, first, Duration::from_secs(30)).await;
+    let binding = node.payout_binding().unwrap();
+    binding
+        .verify(&iroh::PublicKey::from_str(&me).unwrap())
+        .unwrap();
+    assert_eq!(binding.body.seq, first_seq);
+
+    settings.payout.address = second.to_uppercase().replace("0X", "0x");
+    let saved = node.set_settings(settings.clone()).unwrap();
+    assert_eq!(saved.payout.bound_address.as_deref(), Some(second));
+    let second_seq = pool_binding(&pool_dir, &me, second, Duration::from_secs(30)).await;
+    assert!(second_seq > first_seq, "{second_seq} <= {first_seq}");
+
+    // Declining keeps the pool's last binding (it pays nobody new) and the node says none is bound.
+    settings.payout.to = PayoutTo::None;
+    let saved = node.set_settings(settings).unwrap();
+    assert_eq!(saved.payout.bound_address, None);
+    assert_eq!(node.payout_binding(), None);
+    node.shutdown().await;
+    running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_round_trip_and_bad_ones_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let node = open_node(dir.path()).await;
-    assert_eq!(node.settings(), Settings::default());
+    // By default the node makes an account of its own to be paid at, and says which.
+    let own = node.settings().payout.bound_address.clone();
+    assert!(
+        own.as_deref().is_some_and(|a| a.starts_with("0x")),
+        "{own:?}"
+    );
+    assert_eq!(chosen(node.settings()), Settings::default());
     let mut settings = Settings::default();
     settings.preferences.mode = Mode::Always;
     settings.preferences.idle_after = Duration::from_secs(60);
     settings.preferences.exclusive_programs = vec!["blender".into()];
     settings.start_at_login = true;
     settings.notices.payouts = false;
-    assert_eq!(node.set_settings(settings.clone()).unwrap(), settings);
+    assert_eq!(
+        chosen(node.set_settings(settings.clone()).unwrap()),
+        settings
+    );
 
     let mut bad = settings.clone();
     bad.preferences.idle_after = Duration::from_secs(1);
     let error = node.set_settings(bad).unwrap_err();
     assert!(error.to_string().contains("idle delay"), "{error}");
-    assert_eq!(node.settings(), settings);
+    let mut bad = settings.clone();
+    bad.payout.to = PayoutTo::Address;
+    bad.payout.address = "0x1234".into();
+    let error = node.set_settings(bad).unwrap_err();
+    assert!(error.to_string().contains("the payout address"), "{error}");
+    assert_eq!(chosen(node.settings()), settings);
+    assert_eq!(node.settings().payout.bound_address, own);
 
     let off = node.set_sharing(false).unwrap();
     assert_eq!((off.kind, off.sharing), (StateKind::Off, false));
@@ -333,6 +430,7 @@ async fn settings_round_trip_and_bad_ones_are_refused() {
 
     let node = open_node(dir.path()).await;
     assert_eq!(node.settings(), kept);
+    assert_eq!(node.settings().payout.bound_address, own);
     assert!(node.status().snoozed_until_ms.is_some());
     node.shutdown().await;
 }
