@@ -155,7 +155,7 @@ export type Problem = {
 };
 
 /**
- * Where a payout stands, as this provider's own check of the chain found it.
+ * Where a payout stands, as the provider sees it (the window calls it `PayoutState`).
  */
 export type PayoutState = "pending" | "confirmed" | "not_found" | "iou";
 

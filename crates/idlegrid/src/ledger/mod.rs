@@ -242,9 +242,10 @@ pub struct PayoutEntry {
     pub note: Option<String>,
 }
 
-/// Where a payout stands, as the provider sees it.
+/// Where a payout stands, as the provider sees it (the window calls it `PayoutState`).
 #[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename = "PayoutState"))]
 pub enum PayoutStatus {
     /// On its way: broadcast, or signed and not yet confirmed by this provider's own check.
     Pending,

@@ -257,7 +257,7 @@ pub fn payout_view(payout: &PayoutEntry, names: &PoolNames) -> PayoutView {
         symbol: payout.symbol.clone(),
         receipts: payout.receipt_count,
         signature_verified: payout.signed,
-        status: payout_state(payout.status),
+        status: payout.status,
         rail: payout.rail.clone(),
         reference: payout.reference.clone(),
         chain_id: payout.chain_id,
@@ -320,15 +320,6 @@ pub fn payout_notice(payout: &PayoutView) -> Option<(String, String)> {
                     .unwrap_or("the chain does not show it")
             ),
         )),
-    }
-}
-
-fn payout_state(status: PayoutStatus) -> PayoutState {
-    match status {
-        PayoutStatus::Pending => PayoutState::Pending,
-        PayoutStatus::Confirmed => PayoutState::Confirmed,
-        PayoutStatus::NotFound => PayoutState::NotFound,
-        PayoutStatus::Iou => PayoutState::Iou,
     }
 }
 

@@ -174,21 +174,8 @@ pub struct Problem {
     pub reason: String,
 }
 
-/// Where a payout stands, as this provider's own check of the chain found it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub enum PayoutState {
-    /// The pool told of a transaction on its way, or the confirmations or this provider's own check
-    /// have not come yet: not counted as paid.
-    Pending,
-    /// This provider's own check found it on chain, with the confirmations asked for.
-    Confirmed,
-    /// The chain does not show it: never counted as paid.
-    NotFound,
-    /// No chain: the pool's signed word that it owes this, nothing more.
-    Iou,
-}
+/// Where a payout stands: the ledger's own status (pending, confirmed, not found, IOU).
+pub use crate::ledger::PayoutStatus as PayoutState;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
