@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::amount::Amount;
 use crate::idle::Now;
-use crate::ledger::{CheckEntry, Earnings, PayoutEntry, PayoutStatus, ReceiptEntry, UnpaidWork};
+use crate::ledger::{CheckEntry, Earnings, PayoutEntry, ReceiptEntry, UnpaidWork};
 
 use super::views::{
     Bucket, CheckView, ChecksView, EarningsView, PayoutState, PayoutView, PoolTotal, Problem,
