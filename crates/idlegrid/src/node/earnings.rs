@@ -492,7 +492,7 @@ mod tests {
             amount: Amount::from_micros(1_200),
             receipt_count: 3,
             issued_at_ms: 5,
-            status: PayoutStatus::Confirmed,
+            status: PayoutState::Confirmed,
             chain_id: Some(31_337),
             symbol: Some("tUSD".into()),
             to: Some(format!("0x{}", "11".repeat(20))),
@@ -518,7 +518,7 @@ mod tests {
         assert!(view.checked_through_pool && view.signature_verified);
 
         let notice = PayoutEntry {
-            status: PayoutStatus::Pending,
+            status: PayoutState::Pending,
             signed: false,
             checked_through_pool: false,
             ..chain.clone()
@@ -528,7 +528,7 @@ mod tests {
         assert!(!view.signature_verified && !view.checked_through_pool);
 
         let missing = PayoutEntry {
-            status: PayoutStatus::NotFound,
+            status: PayoutState::NotFound,
             note: Some("the transaction failed".into()),
             ..chain
         };
@@ -617,17 +617,17 @@ mod tests {
             ..PayoutEntry::blank("evm".into(), "{}".into())
         };
         let notice = |status, symbol| payout_notice(&payout_view(&entry(status, symbol), &names));
-        assert_eq!(notice(PayoutStatus::Pending, Some("tUSD")), None);
-        let (title, body) = notice(PayoutStatus::Confirmed, Some("tUSD")).unwrap();
+        assert_eq!(notice(PayoutState::Pending, Some("tUSD")), None);
+        let (title, body) = notice(PayoutState::Confirmed, Some("tUSD")).unwrap();
         assert_eq!(title, "Paid 0.0012 tUSD by pool Lab");
         assert_eq!(
             body,
             "1 receipt settled, confirmed on chain by this computer."
         );
-        let (title, body) = notice(PayoutStatus::Iou, None).unwrap();
+        let (title, body) = notice(PayoutState::Iou, None).unwrap();
         assert_eq!(title, "IOU of 0.0012 from pool Lab");
         assert!(body.contains("not paid on a chain"), "{body}");
-        let (title, body) = notice(PayoutStatus::NotFound, Some("tUSD")).unwrap();
+        let (title, body) = notice(PayoutState::NotFound, Some("tUSD")).unwrap();
         assert!(title.contains("not on chain"), "{title}");
         assert!(
             body.ends_with("not counted as paid: the transaction failed"),
