@@ -21,6 +21,7 @@ pub mod node;
 pub mod pool;
 pub mod protocol;
 pub mod provider;
+pub mod relay;
 pub mod sqlite;
 pub mod statement;
 pub mod sync;

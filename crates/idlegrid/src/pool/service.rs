@@ -24,10 +24,12 @@ use tokio::sync::watch;
 
 use super::limits::{Kind, PeerLimits, RateLimiter};
 use super::{Pool, PoolError};
+use rustls::pki_types::CertificateDer;
+
 use crate::protocol::{
-    self, Bind, ErrorCode, JobState, MAX_REQUEST_FRAME, OutputHeader, ProtocolError, SUBMIT_ALPN,
-    SubmitReply, SubmitRequest, WORK_ALPN, WorkReply, WorkRequest, one_line, read_bytes,
-    read_frame, refuse, write_frame,
+    self, Bind, ErrorCode, JobState, MAX_REQUEST_FRAME, OutputHeader, ProtocolError, Relays,
+    SUBMIT_ALPN, SubmitReply, SubmitRequest, WORK_ALPN, WorkReply, WorkRequest, one_line,
+    read_bytes, read_frame, refuse, write_frame,
 };
 
 /// How often a watcher re-reads its job even without a change (leases lapse by the clock).
@@ -41,6 +43,7 @@ pub struct RunningPool {
     pub pool: Pool,
     router: Router,
     gate: Arc<Gate>,
+    relays: Relays,
 }
 
 impl RunningPool {
@@ -50,6 +53,44 @@ impl RunningPool {
 
     pub fn endpoint(&self) -> &Endpoint {
         self.router.endpoint()
+    }
+
+    /// The relays the pool uses.
+    pub fn relays(&self) -> &Relays {
+        &self.relays
+    }
+
+    /// Waits up to `limit` for a home relay (at once `false` with relays off, where it never comes).
+    /// The ticket holds the relay's URL only from then on.
+    pub async fn online(&self, limit: Duration) -> bool {
+        if !self.relays.is_on() {
+            return false;
+        }
+        tokio::time::timeout(limit, self.endpoint().online())
+            .await
+            .is_ok()
+    }
+
+    /// Calls `changed` with each new ticket as the pool's addresses and home relay change (the
+    /// relay arriving late, say), until the pool stops.
+    pub async fn follow_ticket(&self, mut changed: impl FnMut(&str)) {
+        use iroh::Watcher as _;
+        let endpoint = self.endpoint();
+        let mut addresses = endpoint.watch_addr();
+        let mut last = self.ticket();
+        let follow = async {
+            while let Ok(addr) = addresses.updated().await {
+                let ticket = EndpointTicket::new(addr).to_string();
+                if ticket != last {
+                    changed(&ticket);
+                    last = ticket;
+                }
+            }
+        };
+        tokio::select! {
+            () = follow => {}
+            () = endpoint.closed() => {}
+        }
     }
 
     /// Refuses `key` from now on: new connections at the handshake, open ones at once.
@@ -70,21 +111,33 @@ impl RunningPool {
 }
 
 impl Pool {
-    /// Binds the pool's endpoint and starts answering providers and submitters.
+    /// Binds the pool's endpoint, direct only, and starts answering providers and submitters.
     pub async fn serve(self, bind: Bind) -> Result<RunningPool, ProtocolError> {
+        self.serve_with(bind, &Relays::Off, &[]).await
+    }
+
+    /// [`Pool::serve`] with `relays`, trusting `ca_roots` for their TLS.
+    pub async fn serve_with(
+        self,
+        bind: Bind,
+        relays: &Relays,
+        ca_roots: &[CertificateDer<'static>],
+    ) -> Result<RunningPool, ProtocolError> {
         let gate = Arc::new(Gate::new(&self));
-        let builder = protocol::endpoint_builder(self.shared.key.clone(), bind, None)?
-            .hooks(RefuseBlocked(Arc::clone(&gate)));
+        let builder =
+            protocol::endpoint_builder_with(self.shared.key.clone(), bind, None, relays, ca_roots)?
+                .hooks(RefuseBlocked(Arc::clone(&gate)));
         let endpoint = protocol::bind_endpoint(builder).await?;
         let router = Router::builder(endpoint)
             .accept(WORK_ALPN, WorkService(self.clone(), Arc::clone(&gate)))
             .accept(SUBMIT_ALPN, SubmitService(self.clone(), Arc::clone(&gate)))
             .spawn();
-        tracing::info!(id = %self.public_key(), "pool listening");
+        tracing::info!(id = %self.public_key(), ?relays, "pool listening");
         Ok(RunningPool {
             pool: self,
             router,
             gate,
+            relays: relays.clone(),
         })
     }
 }

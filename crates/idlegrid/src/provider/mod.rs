@@ -8,9 +8,11 @@
 //! publishes what it is doing as a [`ProviderStatus`], and tells what it stored in the ledger as
 //! [`LedgerNews`] to whoever asked ([`Provider::telling`]).
 
+mod path;
 mod session;
 mod status;
 
+pub use path::{LOOKING, NO_DIRECT_PATH, OpenPath, PUNCH_GRACE, PoolPath, classify};
 pub use status::{Progress, ProviderState, ProviderStatus};
 
 use std::path::Path;
@@ -23,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use crate::blobs::{BlobError, BlobStore};
 use crate::idle::Verdict;
 use crate::ledger::{Ledger, LedgerError, LedgerNews};
-use crate::protocol::{self, Bind, Capabilities, ProtocolError, WORK_ALPN};
+use crate::protocol::{self, Bind, Capabilities, Network, ProtocolError, WORK_ALPN};
 use crate::worker::Runner;
 
 /// How a provider works.
@@ -39,6 +41,8 @@ pub struct ProviderConfig {
     pub backoff: (Duration, Duration),
     /// Paused this long, the GPU device and its memory go back to the system.
     pub release_after: Duration,
+    /// Which relays to reach the pool through (by default, those its ticket names).
+    pub network: Network,
 }
 
 impl Default for ProviderConfig {
@@ -49,6 +53,7 @@ impl Default for ProviderConfig {
             gflops: 0.0,
             backoff: (Duration::from_millis(250), Duration::from_secs(30)),
             release_after: Duration::from_secs(60),
+            network: Network::default(),
         }
     }
 }
@@ -77,6 +82,8 @@ pub struct Provider {
     /// Results finished while the pool was unreachable.
     undelivered: Mutex<Vec<session::Finished>>,
     status: watch::Sender<ProviderStatus>,
+    /// How the pool is reached.
+    path: watch::Sender<PoolPath>,
     /// Who hears of each statement and unpaid job the moment it is stored.
     news: Option<mpsc::UnboundedSender<LedgerNews>>,
 }
@@ -102,6 +109,7 @@ impl Provider {
             runner: Arc::new(Mutex::new(runner.into())),
             undelivered: Mutex::new(Vec::new()),
             status: watch::Sender::new(ProviderStatus::new(ProviderState::Connecting)),
+            path: watch::Sender::new(PoolPath::Connecting),
             news: None,
         })
     }
@@ -137,6 +145,21 @@ impl Provider {
         self.status.subscribe()
     }
 
+    /// How the pool is reached now, and each change.
+    pub fn path(&self) -> watch::Receiver<PoolPath> {
+        self.path.subscribe()
+    }
+
+    fn unreachable(&self, error: String) {
+        path::publish(
+            &self.path,
+            PoolPath::Unreachable {
+                error: error.clone(),
+            },
+        );
+        self.set_state(ProviderState::Unreachable { error });
+    }
+
     fn set_state(&self, state: ProviderState) {
         status::publish(&self.status, state);
     }
@@ -156,7 +179,15 @@ impl Provider {
         mut verdicts: watch::Receiver<Verdict>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), ProviderError> {
-        let builder = protocol::endpoint_builder(self.key.clone(), Bind::Toward, Some(&self.pool))?;
+        let network = &self.config.network;
+        let relays = network.for_peer(&self.pool);
+        let builder = protocol::endpoint_builder_with(
+            self.key.clone(),
+            Bind::Toward,
+            Some(&self.pool),
+            &relays,
+            &network.ca_roots,
+        )?;
         let endpoint = protocol::bind_endpoint(builder).await?;
         let (first, longest) = self.config.backoff;
         let mut backoff = first;
@@ -174,20 +205,17 @@ impl Provider {
                     let ended = tokio::select! {
                         ended = session.serve(&mut verdicts) => ended,
                         _ = stop.wait_for(|&s| s) => Ok(()),
+                        () = path::follow(&connection, &self.path) => Ok(()),
                     };
                     if let Err(error) = ended {
                         tracing::warn!(%error, "lost the pool; reconnecting");
-                        self.set_state(ProviderState::Unreachable {
-                            error: error.to_string(),
-                        });
+                        self.unreachable(error.to_string());
                     }
                     connection.close(0u32.into(), b"bye");
                 }
                 Err(error) => {
                     tracing::warn!(%error, retry_in = ?backoff, "cannot reach the pool");
-                    self.set_state(ProviderState::Unreachable {
-                        error: error.to_string(),
-                    });
+                    self.unreachable(error.to_string());
                 }
             }
             tokio::select! {
