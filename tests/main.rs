@@ -6,3 +6,4 @@ mod support;
 
 mod cli_network;
 mod home_networks;
+mod nat;
