@@ -38,6 +38,14 @@ export type Status = {
    * Receipts not yet paid out.
    */
   balance: Amount,
+  /**
+   * How the pools are reached, when one is not direct: "1 of 3 pools relayed".
+   */
+  network: string | null,
+  /**
+   * "Why am I not earning?": the first reason that holds, `None` while earning.
+   */
+  not_earning: string | null,
 };
 
 /**
@@ -204,6 +212,15 @@ export type Score = {
 
 export type PoolState = "connected" | "connecting" | "unreachable" | "blocked";
 
+/**
+ * How a pool is reached now.
+ */
+export type PoolPath =
+  | { "kind": "connecting" }
+  | { "kind": "direct", rtt_ms: number, }
+  | { "kind": "relayed", rtt_ms: number, why: string, }
+  | { "kind": "unreachable", error: string, };
+
 export type Pool = {
   id: string,
   name: string,
@@ -218,6 +235,10 @@ export type Pool = {
    * Set when unreachable.
    */
   error: string | null,
+  /**
+   * How the pool is reached: direct, relayed (and why) or unreachable, with the round-trip time.
+   */
+  path: PoolPath,
   earned_total: Amount,
   earned_today: Amount,
   joined_at_ms: number,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::gpu::AdapterChoice;
 use crate::idle::{Mode, Now, Preferences};
-use crate::provider::ProviderConfig;
+use crate::provider::{PoolPath, ProviderConfig};
 use crate::statement::now_ms;
 
 use super::earnings;
@@ -168,6 +168,7 @@ impl Node {
             .map(|r| {
                 let (earned_total, earned_today) = earnings::pool_earned(&snapshot, &r.id, now);
                 let (state, error) = self.pool_state(r);
+                let path = self.pool_path(r, error.as_deref());
                 PoolView {
                     id: r.id.clone(),
                     name: r.name.clone(),
@@ -176,6 +177,7 @@ impl Node {
                     blocked: r.blocked,
                     state,
                     error,
+                    path,
                     earned_total,
                     earned_today,
                     joined_at_ms: r.joined_at_ms,
@@ -196,6 +198,17 @@ impl Node {
             PoolState::Unreachable,
             Some(failed.unwrap_or_else(|| "not started".into())),
         )
+    }
+
+    /// How a pool is reached: its provider's path; unreachable (with `error`) when none runs.
+    fn pool_path(&self, record: &PoolRecord, error: Option<&str>) -> PoolPath {
+        match lock(&self.inner.memberships).get(&record.id) {
+            Some(membership) => membership.path(),
+            None if record.blocked => PoolPath::Connecting,
+            None => PoolPath::Unreachable {
+                error: error.unwrap_or("not started").to_owned(),
+            },
+        }
     }
 
     fn pool_view(&self, id: &str) -> Result<PoolView, NodeError> {

@@ -76,6 +76,7 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<GpuView>(cfg),
         declaration::<Score>(cfg),
         declaration::<PoolState>(cfg),
+        declaration::<PoolPath>(cfg),
         declaration::<PoolView>(cfg),
         declaration::<Notices>(cfg),
         declaration::<Settings>(cfg),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::typescript::AmountText;
 use crate::amount::Amount;
 use crate::idle::{Pace, Preferences};
+pub use crate::provider::PoolPath;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +50,10 @@ pub struct Status {
     #[serde(serialize_with = "decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub balance: Amount,
+    /// How the pools are reached, when one is not direct: "1 of 3 pools relayed".
+    pub network: Option<String>,
+    /// "Why am I not earning?": the first reason that holds, `None` while earning.
+    pub not_earning: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -293,6 +298,8 @@ pub struct PoolView {
     pub state: PoolState,
     /// Set when unreachable.
     pub error: Option<String>,
+    /// How the pool is reached: direct, relayed (and why) or unreachable, with the round-trip time.
+    pub path: PoolPath,
     #[serde(serialize_with = "decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub earned_total: Amount,
