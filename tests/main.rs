@@ -7,3 +7,5 @@ mod support;
 mod cli_network;
 mod home_networks;
 mod nat;
+mod nat_lab;
+mod peers;

@@ -193,6 +193,7 @@ impl Provider {
         let mut backoff = first;
         loop {
             self.set_state(ProviderState::Connecting);
+            tracing::debug!(pool = %self.pool.id.fmt_short(), "dialing the pool");
             let connected = tokio::select! {
                 connected = endpoint.connect(self.pool.clone(), WORK_ALPN) => connected,
                 _ = stop.wait_for(|&s| s) => break,

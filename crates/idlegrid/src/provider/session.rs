@@ -361,9 +361,14 @@ impl<'a> Session<'a> {
             let request = WorkRequest::Blob {
                 hash: *hash.as_bytes(),
             };
+            let started = std::time::Instant::now();
             match self.exchange(&request, &[]).await? {
                 (WorkReply::Blob { size: sent }, mut recv) if sent == size => {
                     let bytes = read_bytes(&mut recv, size).await?;
+                    if size > BULK_BYTES {
+                        let ms = started.elapsed().as_millis();
+                        tracing::info!(bytes = size, ms, "fetched a large input");
+                    }
                     cache.put(&hash, &bytes)?;
                 }
                 (WorkReply::Blob { size: sent }, _) => {
