@@ -250,6 +250,25 @@ export type Notices = {
 };
 
 /**
+ * Settings → Network: the relay flags of the command line (`--relay URL`..., `--relay-ca FILE`,
+ * `--no-relay`) for the app's providers.
+ */
+export type NetworkSettings = {
+  /**
+   * Relays of one's own, as URLs; none: the relays each pool's ticket names.
+   */
+  relays: Array<string>,
+  /**
+   * A PEM file of the certificate authorities relays may be signed by (a self-hosted relay's).
+   */
+  relay_ca: string | null,
+  /**
+   * Direct addresses only: no relay.
+   */
+  no_relay: boolean,
+};
+
+/**
  * Everything the settings page edits. Unknown or missing fields take their defaults, so settings saved
  * by an older app still load.
  */
@@ -257,6 +276,7 @@ export type Settings = {
   preferences: Preferences,
   start_at_login: boolean,
   notices: Notices,
+  network: NetworkSettings,
 };
 
 export type Mode = "off" | "when_idle" | "always";

@@ -233,6 +233,7 @@ export function settings(): Settings {
     },
     start_at_login: true,
     notices: { payouts: true, about_to_start: false },
+    network: { relays: [], relay_ca: null, no_relay: false },
   };
 }
 

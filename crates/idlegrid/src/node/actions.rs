@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::gpu::AdapterChoice;
 use crate::idle::{Mode, Now, Preferences};
+use crate::protocol::Network;
 use crate::provider::{PoolPath, ProviderConfig};
 use crate::statement::now_ms;
 
@@ -232,7 +233,13 @@ impl Node {
                 return Err(NodeError::AlreadyJoined(known.name));
             }
         }
-        pools::reach(&self.inner.key, &addr, self.inner.reach_timeout).await?;
+        pools::reach(
+            &self.inner.key,
+            &addr,
+            &self.network(),
+            self.inner.reach_timeout,
+        )
+        .await?;
         let record = PoolRecord {
             name: pools::display_name(name, &id),
             id,
@@ -355,8 +362,19 @@ impl Node {
             .flatten();
         ProviderConfig {
             gflops: score.map_or(0.0, |s| s.matmul_gflops as f32),
+            network: self.network(),
             ..self.inner.provider.clone()
         }
+    }
+
+    /// The relays of Settings → Network (validated when saved; a CA file gone since then is logged
+    /// and left out).
+    fn network(&self) -> Network {
+        let settings = lock(&self.inner.settings).network.clone();
+        rules::network(&settings).unwrap_or_else(|error| {
+            tracing::warn!(%error, "Settings → Network cannot be used; following the tickets");
+            Network::default()
+        })
     }
 
     /// At open: work again for every pool joined before (restarting the demo pool on a new port).

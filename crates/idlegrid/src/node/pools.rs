@@ -17,7 +17,7 @@ use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, lis
 use crate::idle::Verdict;
 use crate::job::JobError;
 use crate::ledger::LedgerNews;
-use crate::protocol::{self, Bind, WORK_ALPN};
+use crate::protocol::{self, Bind, Network, WORK_ALPN};
 use crate::provider::{PoolPath, Provider, ProviderConfig, ProviderState, ProviderStatus};
 use crate::worker::{Runner, WorkerConfig, WorkerProcess, task};
 
@@ -56,10 +56,22 @@ pub fn display_name(given: Option<&str>, id: &str) -> String {
 }
 
 /// Connects to the pool once, as `key`, and hangs up: proof it is there before it is joined.
-pub async fn reach(key: &SecretKey, pool: &EndpointAddr, limit: Duration) -> Result<(), NodeError> {
+pub async fn reach(
+    key: &SecretKey,
+    pool: &EndpointAddr,
+    network: &Network,
+    limit: Duration,
+) -> Result<(), NodeError> {
     let unreachable = |reason: String| NodeError::Unreachable(reason);
-    let builder = protocol::endpoint_builder(key.clone(), Bind::Toward, Some(pool))
-        .map_err(|e| unreachable(e.to_string()))?;
+    let relays = network.for_peer(pool);
+    let builder = protocol::endpoint_builder_with(
+        key.clone(),
+        Bind::Toward,
+        Some(pool),
+        &relays,
+        &network.ca_roots,
+    )
+    .map_err(|e| unreachable(e.to_string()))?;
     let endpoint = protocol::bind_endpoint(builder)
         .await
         .map_err(|e| unreachable(e.to_string()))?;

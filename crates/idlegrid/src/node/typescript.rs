@@ -79,6 +79,7 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<PoolPath>(cfg),
         declaration::<PoolView>(cfg),
         declaration::<Notices>(cfg),
+        declaration::<NetworkSettings>(cfg),
         declaration::<Settings>(cfg),
         declaration::<Mode>(cfg),
         declaration::<Window>(cfg),

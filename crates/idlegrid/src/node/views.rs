@@ -318,6 +318,21 @@ pub struct Settings {
     pub preferences: Preferences,
     pub start_at_login: bool,
     pub notices: Notices,
+    pub network: NetworkSettings,
+}
+
+/// Settings → Network: the relay flags of the command line (`--relay URL`..., `--relay-ca FILE`,
+/// `--no-relay`) for the app's providers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct NetworkSettings {
+    /// Relays of one's own, as URLs; none: the relays each pool's ticket names.
+    pub relays: Vec<String>,
+    /// A PEM file of the certificate authorities relays may be signed by (a self-hosted relay's).
+    pub relay_ca: Option<String>,
+    /// Direct addresses only: no relay.
+    pub no_relay: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
