@@ -94,7 +94,7 @@ pub async fn run(state: &AppState, command: Command) -> Reply {
         Command::StartLocalPool {} => answer(node.start_local_pool().await),
         Command::GetSettings {} => value(node.settings()),
         Command::SetSettings { settings } => {
-            let saved = node.set_settings(settings).map_err(|e| e.to_string())?;
+            let saved = node.set_settings(*settings).map_err(|e| e.to_string())?;
             autostart::apply(saved.start_at_login);
             value(saved)
         }

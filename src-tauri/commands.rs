@@ -19,7 +19,7 @@ commands! {
     "block_pool" => BlockPool { id: String },
     "start_local_pool" => StartLocalPool {},
     "get_settings" => GetSettings {},
-    "set_settings" => SetSettings { settings: Settings },
+    "set_settings" => SetSettings { settings: Box<Settings> },
     "open_logs_folder" => OpenLogsFolder {},
     "open_explorer" => OpenExplorer { id: String },
 }

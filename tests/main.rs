@@ -6,3 +6,7 @@ mod support;
 
 mod chain_payouts;
 mod cli_network;
+mod home_networks;
+mod nat;
+mod nat_lab;
+mod peers;

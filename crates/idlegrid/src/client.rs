@@ -19,7 +19,7 @@ use iroh::{Endpoint, EndpointAddr, SecretKey};
 use crate::gpu::OutputBuffer;
 use crate::job::Job;
 use crate::protocol::{
-    self, Bind, JobProgress, MAX_REPLY_FRAME, OutputHeader, ProtocolError, SUBMIT_ALPN,
+    self, Bind, JobProgress, MAX_REPLY_FRAME, Network, OutputHeader, ProtocolError, SUBMIT_ALPN,
     SubmitReply, SubmitRequest, read_bytes, read_frame, write_frame,
 };
 use crate::statement::Id;
@@ -55,8 +55,18 @@ pub struct JobHandle<'a> {
 }
 
 impl Client {
-    /// Connects to the pool a ticket names, as the identity `key`.
+    /// Connects to the pool a ticket names, as the identity `key`, through the relays the ticket
+    /// names.
     pub async fn connect(ticket: &str, key: SecretKey) -> Result<Client, ClientError> {
+        Client::connect_with(ticket, key, &Network::default()).await
+    }
+
+    /// [`Client::connect`] with the relays that `network` chooses.
+    pub async fn connect_with(
+        ticket: &str,
+        key: SecretKey,
+        network: &Network,
+    ) -> Result<Client, ClientError> {
         let pool = protocol::ticket_addr(ticket)?;
         // iroh cannot connect an endpoint to its own id: the pool's operator submits as the pool's
         // submitter key instead, which the pool always allows.
@@ -65,7 +75,14 @@ impl Client {
         } else {
             key
         };
-        let builder = protocol::endpoint_builder(key, Bind::Toward, Some(&pool))?;
+        let relays = network.for_peer(&pool);
+        let builder = protocol::endpoint_builder_with(
+            key,
+            Bind::Toward,
+            Some(&pool),
+            &relays,
+            &network.ca_roots,
+        )?;
         let endpoint = protocol::bind_endpoint(builder).await?;
         let connection = match dial(&endpoint, &pool).await {
             Ok(connection) => connection,

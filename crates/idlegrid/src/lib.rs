@@ -26,6 +26,7 @@ pub mod pool;
 pub mod proof;
 pub mod protocol;
 pub mod provider;
+pub mod relay;
 pub mod sqlite;
 pub mod statement;
 pub mod sync;

@@ -82,6 +82,8 @@ enum Command {
     /// A pool's payouts on an EVM chain
     #[command(subcommand)]
     Chain(chain::ChainCommand),
+    /// Run a relay server, for peers behind NAT to reach each other through and punch direct paths
+    Relay(cli::relay::RelayServerArgs),
     /// The GPU worker a provider runs jobs in; speaks frames on stdin/stdout, not for people
     #[command(hide = true)]
     Worker,
@@ -113,7 +115,10 @@ fn main() -> ExitCode {
 fn init_logging(command: &Command) {
     // Quiet by default: graphics drivers are chatty. The long-running roles say what they do, with
     // times. RUST_LOG=info (or debug) shows more.
-    let long_running = matches!(command, Command::Pool(_) | Command::Provide(_));
+    let long_running = matches!(
+        command,
+        Command::Pool(_) | Command::Provide(_) | Command::Relay(_)
+    );
     let default = if long_running {
         "warn,idlegrid=info,wgpu_hal=error,wgpu_core=error,naga=error"
     } else {
@@ -164,6 +169,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Wallet(args) => chain::wallet(args),
         Command::VerifyEarnings(args) => chain::verify_earnings(args),
         Command::Chain(command) => chain::chain(command),
+        Command::Relay(args) => cli::relay::relay(args),
         Command::Worker => Ok(idlegrid::worker::serve()?),
     }
 }

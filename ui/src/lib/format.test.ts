@@ -8,6 +8,7 @@ import {
   formatTemperature,
   formatTime,
   gpuKindLabel,
+  poolPathLabel,
   poolStateLabel,
   problemLabel,
   stateLabel,
@@ -80,6 +81,15 @@ describe("labels", () => {
     expect(stateLabel("error")).toBe("Problem");
     expect(problemLabel("timed_out")).toBe("Timed out");
     expect(poolStateLabel("unreachable")).toBe("Unreachable");
+  });
+
+  it("says how a pool is reached, leaving out what its state already says", () => {
+    expect(poolPathLabel({ kind: "direct", rtt_ms: 4 })).toBe("Direct · 4 ms");
+    expect(poolPathLabel({ kind: "relayed", rtt_ms: 48, why: "looking for a direct path" })).toBe(
+      "Relayed · 48 ms: looking for a direct path",
+    );
+    expect(poolPathLabel({ kind: "unreachable", error: "timed out" })).toBeNull();
+    expect(poolPathLabel({ kind: "connecting" })).toBeNull();
   });
 
   it("names every kind of GPU wgpu reports", () => {

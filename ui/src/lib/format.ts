@@ -1,7 +1,7 @@
 // How numbers, sizes, durations and times read in the window. Times are shown in local time, in the
 // person's locale; amounts are never formatted here, they are shown as the ledger wrote them.
 
-import type { PoolState, ProblemKind, StateKind } from "./types";
+import type { PoolPath, PoolState, ProblemKind, StateKind } from "./types";
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -109,6 +109,22 @@ const POOL_STATE_LABELS: Record<PoolState, string> = {
 };
 
 export const poolStateLabel = (state: PoolState) => POOL_STATE_LABELS[state];
+
+/**
+ * How a pool is reached, in one line: "Direct · 4 ms", "Relayed · 48 ms: your router or the pool's
+ * does not allow a direct path"; `null` where the pool's state already says it all (connecting,
+ * unreachable with its error beside it).
+ */
+export function poolPathLabel(path: PoolPath): string | null {
+  switch (path.kind) {
+    case "direct":
+      return `Direct · ${path.rtt_ms} ms`;
+    case "relayed":
+      return `Relayed · ${path.rtt_ms} ms: ${path.why}`;
+    default:
+      return null;
+  }
+}
 
 function pad2(n: number): string {
   return n.toString().padStart(2, "0");

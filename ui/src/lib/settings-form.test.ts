@@ -20,6 +20,7 @@ function settings(): Settings {
     start_at_login: true,
     notices: { payouts: true, about_to_start: false },
     payout: { to: "own_account", address: "", chain_rpc: "", bound_address: `0x${"12".repeat(20)}` },
+    network: { relays: ["https://relay.example/"], relay_ca: null, no_relay: false },
   };
 }
 
@@ -27,6 +28,20 @@ describe("toForm and applyForm", () => {
   it("round-trip unchanged settings", () => {
     const s = settings();
     expect(applyForm(toForm(s), s)).toEqual(s);
+  });
+
+  it("edits the relays one a line, and sends none while direct only is on", () => {
+    const form = toForm(settings());
+    expect(form.relays).toBe("https://relay.example/");
+    form.relays = " https://a.example/ \n\nhttps://b.example/";
+    form.relayCa = " /etc/relay-ca.pem ";
+    expect(applyForm(form, settings()).network).toEqual({
+      relays: ["https://a.example/", "https://b.example/"],
+      relay_ca: "/etc/relay-ca.pem",
+      no_relay: false,
+    });
+    form.noRelay = true;
+    expect(applyForm(form, settings()).network.relays).toEqual([]);
   });
 
   it("reads the idle delay in minutes and writes it in seconds", () => {

@@ -23,6 +23,10 @@ export interface SettingsForm {
   startAtLogin: boolean;
   noticePayouts: boolean;
   noticeAboutToStart: boolean;
+  /** Settings → Network: one relay URL a line; empty follows each pool's ticket. */
+  relays: string;
+  relayCa: string;
+  noRelay: boolean;
 }
 
 /** The engine's defaults (BOINC's), offered when a limit that was off is turned on. */
@@ -56,6 +60,9 @@ export function toForm(settings: Settings): SettingsForm {
     startAtLogin: settings.start_at_login,
     noticePayouts: settings.notices.payouts,
     noticeAboutToStart: settings.notices.about_to_start,
+    relays: settings.network.relays.join("\n"),
+    relayCa: settings.network.relay_ca ?? "",
+    noRelay: settings.network.no_relay,
   };
 }
 
@@ -84,7 +91,20 @@ export function applyForm(form: SettingsForm, base: Settings): Settings {
     },
     start_at_login: form.startAtLogin,
     notices: { payouts: form.noticePayouts, about_to_start: form.noticeAboutToStart },
+    network: {
+      relays: form.noRelay ? [] : relayLines(form.relays),
+      relay_ca: form.relayCa.trim() === "" ? null : form.relayCa.trim(),
+      no_relay: form.noRelay,
+    },
   };
+}
+
+/** The relay URLs typed one a line, blank lines left out. */
+function relayLines(text: string): string[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "");
 }
 
 export type FieldName = "idleMinutes" | "cpuPercent" | "temperatureC" | "otherGpuPercent" | "windows";

@@ -38,6 +38,14 @@ export type Status = {
    * Receipts not yet paid out.
    */
   balance: Amount,
+  /**
+   * How the pools are reached, when one is not direct: "1 of 3 pools relayed".
+   */
+  network: string | null,
+  /**
+   * "Why am I not earning?": the first reason that holds, `None` while earning.
+   */
+  not_earning: string | null,
 };
 
 /**
@@ -252,6 +260,15 @@ export type Score = {
 
 export type PoolState = "connected" | "connecting" | "unreachable" | "blocked";
 
+/**
+ * How a pool is reached now.
+ */
+export type PoolPath =
+  | { "kind": "connecting" }
+  | { "kind": "direct", rtt_ms: number, }
+  | { "kind": "relayed", rtt_ms: number, why: string, }
+  | { "kind": "unreachable", error: string, };
+
 export type Pool = {
   id: string,
   name: string,
@@ -266,6 +283,10 @@ export type Pool = {
    * Set when unreachable.
    */
   error: string | null,
+  /**
+   * How the pool is reached: direct, relayed (and why) or unreachable, with the round-trip time.
+   */
+  path: PoolPath,
   earned_total: Amount,
   earned_today: Amount,
   joined_at_ms: number,
@@ -281,6 +302,25 @@ export type Notices = {
 };
 
 /**
+ * Settings → Network: the relay flags of the command line (`--relay URL`..., `--relay-ca FILE`,
+ * `--no-relay`) for the app's providers.
+ */
+export type NetworkSettings = {
+  /**
+   * Relays of one's own, as URLs; none: the relays each pool's ticket names.
+   */
+  relays: Array<string>,
+  /**
+   * A PEM file of the certificate authorities relays may be signed by (a self-hosted relay's).
+   */
+  relay_ca: string | null,
+  /**
+   * Direct addresses only: no relay.
+   */
+  no_relay: boolean,
+};
+
+/**
  * Everything the settings page edits. Unknown or missing fields take their defaults, so settings saved
  * by an older app still load.
  */
@@ -289,6 +329,7 @@ export type Settings = {
   start_at_login: boolean,
   notices: Notices,
   payout: PayoutSettings,
+  network: NetworkSettings,
 };
 
 /**

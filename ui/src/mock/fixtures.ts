@@ -34,6 +34,7 @@ export function labPool(now: number): Pool {
     blocked: false,
     state: "connected",
     error: null,
+    path: { kind: "relayed", rtt_ms: 48, why: "your router or the pool's does not allow a direct path" },
     earned_total: "0.184250",
     earned_today: "0.012500",
     joined_at_ms: now - 19 * DAY,
@@ -50,6 +51,7 @@ export function farmPool(now: number): Pool {
     blocked: false,
     state: "unreachable",
     error: "cannot reach the pool: no route to its endpoint (timed out after 10 s)",
+    path: { kind: "unreachable", error: "cannot reach the pool: no route to its endpoint (timed out after 10 s)" },
     earned_total: "0.031000",
     earned_today: "0.000000",
     joined_at_ms: now - 6 * DAY,
@@ -66,6 +68,7 @@ export function localPool(now: number): Pool {
     blocked: false,
     state: "connected",
     error: null,
+    path: { kind: "direct", rtt_ms: 0 },
     earned_total: "0.004000",
     earned_today: "0.004000",
     joined_at_ms: now - 2 * HOUR,
@@ -91,6 +94,8 @@ export function workingStatus(now: number, pool: Pool): Status {
     rate_per_hour: "0.002750",
     today: "0.016500",
     balance: "0.041250",
+    network: "1 of 3 pools unreachable",
+    not_earning: null,
   };
 }
 
@@ -105,6 +110,8 @@ export function idleStatus(now: number): Status {
     rate_per_hour: "0.000000",
     today: "0.000000",
     balance: "0.000000",
+    network: null,
+    not_earning: "No pool joined: join one on the Pools page",
   };
 }
 
@@ -280,6 +287,7 @@ export function settings(): Settings {
     start_at_login: true,
     notices: { payouts: true, about_to_start: false },
     payout: { to: "own_account", address: "", chain_rpc: "", bound_address: LAB_ADDRESS },
+    network: { relays: [], relay_ca: null, no_relay: false },
   };
 }
 

@@ -286,6 +286,28 @@ describe("settings", () => {
       assert.deepEqual(args.settings.preferences.exclusive_programs, ["blender", "obs"]);
     }));
 
+  it("sets the relays under Network, and direct only", () =>
+    withWindow({ page: "settings" }, async (window) => {
+      const { tab } = window;
+      await tab.getByLabel("Your own relays, one URL a line").fill("https://relay.example:8443/\nhttps://backup.example/");
+      await tab.getByLabel("Trust relay certificates signed by (a PEM file)").fill("/home/alex/relay-ca.pem");
+      await tab.getByRole("button", { name: "Save" }).click();
+      const [{ args }] = await waitForCalls(window, "set_settings");
+      assert.deepEqual(args.settings.network, {
+        relays: ["https://relay.example:8443/", "https://backup.example/"],
+        relay_ca: "/home/alex/relay-ca.pem",
+        no_relay: false,
+      });
+      await visible(tab, "Saved");
+
+      await tab.getByRole("switch", { name: "Direct only (no relays)" }).click();
+      assert.equal(await tab.getByLabel("Your own relays, one URL a line").count(), 0);
+      await tab.getByRole("button", { name: "Save" }).click();
+      const calls = await waitForCalls(window, "set_settings", 2);
+      assert.deepEqual(calls[1].args.settings.network.relays, []);
+      assert.equal(calls[1].args.settings.network.no_relay, true);
+    }));
+
   it("shows the app's reason when it refuses the settings", () =>
     withWindow({ page: "settings" }, async (window) => {
       const { tab } = window;

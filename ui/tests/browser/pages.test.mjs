@@ -39,6 +39,9 @@ describe("pages", () => {
       await visible(tab, "0.002750");
       await visible(tab, "0.041250");
       assert.equal(await tab.getByRole("switch", { name: "Share when idle" }).isChecked(), true);
+      await visible(tab, "1 of 3 pools unreachable");
+      // Earning: no reason to give.
+      assert.equal(await tab.getByLabel("Why am I not earning?").count(), 0);
     }));
 
   it("Earnings shows totals, the chart, pools and problems with reasons", () =>
@@ -157,6 +160,30 @@ describe("pages", () => {
       await farm.getByText("Unreachable").waitFor();
       await farm.getByText("cannot reach the pool: no route to its endpoint", { exact: false }).waitFor();
       await tab.getByRole("button", { name: "Start a local pool with sample work" }).waitFor();
+    }));
+
+  it("Pools shows how each pool is reached: direct or relayed with why and the round-trip time", () =>
+    withPage("pools", async (window) => {
+      const { tab } = window;
+      const lab = tab.getByRole("listitem", { name: "Lab cluster" });
+      const labPath = lab.getByLabel("How Lab cluster is reached");
+      await labPath.waitFor();
+      assert.equal(
+        await labPath.textContent(),
+        "Relayed · 48 ms: your router or the pool's does not allow a direct path",
+      );
+      // Unreachable: the state and the last error say it; no path line repeats them.
+      const farm = tab.getByRole("listitem", { name: "Render farm" });
+      await farm.getByText("Unreachable").waitFor();
+      assert.equal(await farm.getByLabel("How Render farm is reached").count(), 0);
+
+      // The node tells of a hole punched: the line follows.
+      const pools = (await window.state()).pools.map((p) =>
+        p.name === "Lab cluster" ? { ...p, path: { kind: "direct", rtt_ms: 3 } } : p,
+      );
+      await window.emit("pools", pools);
+      await lab.getByText("Direct · 3 ms").waitFor();
+      assert.equal(await labPath.textContent(), "Direct · 3 ms");
     }));
 
   it("Settings shows every preference as loaded", () =>

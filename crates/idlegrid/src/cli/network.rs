@@ -1,6 +1,6 @@
 //! `idlegrid pool`, `provide`, `submit` and `earnings`.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,11 +14,13 @@ use idlegrid::job::{Job, JobLimits};
 use idlegrid::ledger::Ledger;
 use idlegrid::pool::verify::ReplicationPolicy;
 use idlegrid::pool::{Pool, PoolConfig, RunningPool};
-use idlegrid::protocol::{self, Bind, JobProgress, JobState};
+use idlegrid::protocol::{self, Bind, JobProgress, JobState, Network};
 use idlegrid::provider::{Provider, ProviderConfig};
 use idlegrid::worker::{WorkerConfig, WorkerProcess, task};
 use serde_json::json;
 use tokio::sync::watch;
+
+use super::relay::RelayArgs;
 
 #[derive(Args)]
 pub struct PoolArgs {
@@ -52,6 +54,8 @@ pub struct PoolArgs {
     give_up_secs: u64,
     #[command(flatten)]
     chain: super::chain::PoolChainArgs,
+    #[command(flatten)]
+    relays: RelayArgs,
 }
 
 /// `idlegrid pool`: runs the pool, or reports on it.
@@ -107,6 +111,8 @@ pub struct ProvideArgs {
     job_memory: u64,
     #[command(flatten)]
     payout: super::chain::PayoutArgs,
+    #[command(flatten)]
+    relays: RelayArgs,
 }
 
 #[derive(Args)]
@@ -131,6 +137,8 @@ pub struct SubmitArgs {
     /// Give up after this many seconds, with the last reason the job was waiting
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
+    #[command(flatten)]
+    relays: RelayArgs,
 }
 
 #[derive(Args)]
@@ -158,7 +166,7 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -193,39 +201,107 @@ pub fn pool(command: PoolCommand) -> anyhow::Result<()> {
         give_up_after: Duration::from_secs(args.give_up_secs.max(1)),
         ..PoolConfig::default()
     };
+    let network = args.relays.network()?;
+    let previous = previous_ticket(&data);
     runtime()?.block_on(async {
         let pool = super::chain::open_pool(&data, key, config, &args.chain).await?;
         let running = match args.bind {
-            Some(addr) => pool.serve(Bind::At(addr)).await?,
-            None => serve_on_previous_port(pool, &data).await?,
+            Some(addr) => {
+                let relays = network.for_pool(addr.ip(), previous.home.as_ref());
+                pool.serve_with(Bind::At(addr), &relays, &network.ca_roots)
+                    .await?
+            }
+            None => serve_on_previous_port(pool, &network, &previous).await?,
         };
+        if running.online(ONLINE_WAIT).await {
+            tracing::info!("the pool is reachable through its home relay");
+        } else if running.relays().is_on() {
+            tracing::warn!(
+                "no relay reached within {} s: the ticket holds direct addresses only, and is \
+                 rewritten in {} once a relay answers",
+                ONLINE_WAIT.as_secs(),
+                data.join("ticket").display()
+            );
+        }
         let ticket = running.ticket();
         write_atomically(&data.join("ticket"), format!("{ticket}\n").as_bytes())?;
         println!("ticket: {ticket}");
         tracing::info!(data = %data.display(), "pool running; Ctrl-C stops it");
-        shutdown_signal().await;
+        let keep_ticket = running.follow_ticket(|ticket| {
+            match write_atomically(&data.join("ticket"), format!("{ticket}\n").as_bytes()) {
+                Ok(()) => tracing::info!(%ticket, "the ticket changed; rewrote it"),
+                Err(error) => tracing::warn!(%error, "cannot rewrite the ticket"),
+            }
+        });
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = keep_ticket => {}
+        }
         running.shutdown().await;
         Ok(())
     })
 }
 
-/// Binds the port of the ticket this pool printed last time, so providers and submitters holding it
-/// find the pool again after a restart; a new port if that one is taken.
-async fn serve_on_previous_port(pool: Pool, data: &Path) -> anyhow::Result<RunningPool> {
-    let any = |port| Bind::At(SocketAddr::from(([0, 0, 0, 0], port)));
-    let previous = std::fs::read_to_string(data.join("ticket"))
+/// How long a pool with relays waits for its home relay before printing its ticket.
+const ONLINE_WAIT: Duration = Duration::from_secs(5);
+
+/// What the ticket a pool printed last time says: its port and home relay, so that a restarted pool
+/// keeps both and the ticket people hold stays valid.
+#[derive(Default)]
+struct PreviousTicket {
+    port: Option<u16>,
+    home: Option<iroh::RelayUrl>,
+}
+
+fn previous_ticket(data: &Path) -> PreviousTicket {
+    let Some(addr) = std::fs::read_to_string(data.join("ticket"))
         .ok()
         .and_then(|ticket| protocol::ticket_addr(&ticket).ok())
-        .and_then(|addr| addr.ip_addrs().next().map(SocketAddr::port));
-    if let Some(port) = previous {
-        match pool.clone().serve(any(port)).await {
+    else {
+        return PreviousTicket::default();
+    };
+    PreviousTicket {
+        port: bound_port(addr.ip_addrs().map(SocketAddr::port)),
+        home: addr.relay_urls().next().cloned(),
+    }
+}
+
+/// The port a pool was bound to, from its ticket's addresses: the one most of them share (a NAT's
+/// public address, learned from a relay, may carry another).
+fn bound_port(ports: impl Iterator<Item = u16>) -> Option<u16> {
+    let mut counts = std::collections::BTreeMap::<u16, usize>::new();
+    for port in ports {
+        *counts.entry(port).or_default() += 1;
+    }
+    let most = counts.values().copied().max()?;
+    counts
+        .into_iter()
+        .find(|&(_, n)| n == most)
+        .map(|(port, _)| port)
+}
+
+/// Binds the port of the ticket this pool printed last time, so providers and submitters holding it
+/// find the pool again after a restart; a new port if that one is taken.
+async fn serve_on_previous_port(
+    pool: Pool,
+    network: &Network,
+    previous: &PreviousTicket,
+) -> anyhow::Result<RunningPool> {
+    let any = |port| Bind::At(SocketAddr::from(([0, 0, 0, 0], port)));
+    let relays = network.for_pool(Ipv4Addr::UNSPECIFIED.into(), previous.home.as_ref());
+    if let Some(port) = previous.port {
+        match pool
+            .clone()
+            .serve_with(any(port), &relays, &network.ca_roots)
+            .await
+        {
             Ok(running) => return Ok(running),
             Err(error) => {
                 tracing::warn!(port, %error, "the previous port is taken; the ticket changes")
             }
         }
     }
-    Ok(pool.serve(any(0)).await?)
+    Ok(pool.serve_with(any(0), &relays, &network.ca_roots).await?)
 }
 
 pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
@@ -245,6 +321,7 @@ pub fn provide(args: ProvideArgs) -> anyhow::Result<()> {
         gflops,
         binding: super::chain::payout_binding(&data, &key, &args.payout)?,
         chain_rpc: super::chain::chain_rpc(&args.payout),
+        network: args.relays.network()?,
         ..ProviderConfig::default()
     };
     let monitor = idle_monitor(&args, adapter);
@@ -327,10 +404,11 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     }
     let data = args.data.unwrap_or_else(default_data_dir);
     let key = identity(&data)?.secret_key().clone();
+    let network = args.relays.network()?;
     let mut progress = Progress::new(&job.name);
     let timeout = args.timeout.map(Duration::from_secs);
     let outcome = runtime()?.block_on(async {
-        let client = Client::connect(&args.pool, key).await?;
+        let client = Client::connect_with(&args.pool, key, &network).await?;
         let outcome = async {
             let handle = client.submit(&job).await?;
             let id = handle.id();

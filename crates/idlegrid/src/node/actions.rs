@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::gpu::AdapterChoice;
 use crate::idle::{Mode, Now, Preferences};
-use crate::provider::ProviderConfig;
+use crate::protocol::Network;
+use crate::provider::{PoolPath, ProviderConfig};
 use crate::statement::now_ms;
 
 use super::earnings;
@@ -197,6 +198,7 @@ impl Node {
             .map(|r| {
                 let (earned_total, earned_today) = earnings::pool_earned(&snapshot, &r.id, now);
                 let (state, error) = self.pool_state(r);
+                let path = self.pool_path(r, error.as_deref());
                 PoolView {
                     id: r.id.clone(),
                     name: r.name.clone(),
@@ -205,6 +207,7 @@ impl Node {
                     blocked: r.blocked,
                     state,
                     error,
+                    path,
                     earned_total,
                     earned_today,
                     joined_at_ms: r.joined_at_ms,
@@ -228,6 +231,17 @@ impl Node {
         )
     }
 
+    /// How a pool is reached: its provider's path; unreachable (with `error`) when none runs.
+    fn pool_path(&self, record: &PoolRecord, error: Option<&str>) -> PoolPath {
+        match lock(&self.inner.memberships).get(&record.id) {
+            Some(membership) => membership.path(),
+            None if record.blocked => PoolPath::Connecting,
+            None => PoolPath::Unreachable {
+                error: error.unwrap_or("not started").to_owned(),
+            },
+        }
+    }
+
     fn pool_view(&self, id: &str) -> Result<PoolView, NodeError> {
         self.pools()
             .into_iter()
@@ -249,7 +263,13 @@ impl Node {
                 return Err(NodeError::AlreadyJoined(known.name));
             }
         }
-        pools::reach(&self.inner.key, &addr, self.inner.reach_timeout).await?;
+        pools::reach(
+            &self.inner.key,
+            &addr,
+            &self.network(),
+            self.inner.reach_timeout,
+        )
+        .await?;
         let record = PoolRecord {
             name: pools::display_name(name, &id),
             id,
@@ -373,8 +393,19 @@ impl Node {
             .flatten();
         ProviderConfig {
             gflops: score.map_or(0.0, |s| s.matmul_gflops as f32),
+            network: self.network(),
             ..self.inner.provider.clone()
         }
+    }
+
+    /// The relays of Settings → Network (validated when saved; a CA file gone since then is logged
+    /// and left out).
+    fn network(&self) -> Network {
+        let settings = lock(&self.inner.settings).network.clone();
+        rules::network(&settings).unwrap_or_else(|error| {
+            tracing::warn!(%error, "Settings → Network cannot be used; following the tickets");
+            Network::default()
+        })
     }
 
     /// At open: work again for every pool joined before (restarting the demo pool on a new port).

@@ -17,8 +17,10 @@ mod export;
 mod hardware;
 mod ledger_view;
 mod local_pool;
+mod not_earning;
 mod payout;
 mod pools;
+mod reach;
 mod settings;
 mod status;
 mod store;
@@ -466,22 +468,32 @@ impl Node {
                 .filter_map(|r| {
                     let m = memberships.get(&r.id)?;
                     let v = if r.local { &local_verdict } else { &verdict };
-                    Some((r, m.status(), v.clone()))
+                    Some((r, m.status(), v.clone(), m.path()))
                 })
                 .collect()
         };
         let pools: Vec<status::PoolActivity<'_>> = activity
             .iter()
-            .map(|(r, s, v)| status::PoolActivity {
+            .map(|(r, s, v, path)| status::PoolActivity {
                 id: &r.id,
                 name: &r.name,
                 status: s,
                 verdict: v,
+                path,
             })
             .collect();
-        let money = earnings::money(&lock(&self.inner.ledger).snapshot(), Now::system());
+        let snapshot = lock(&self.inner.ledger).snapshot();
+        let money = earnings::money(&snapshot, Now::system());
+        let last_check_failed = snapshot.checks.last().is_some_and(|c| !c.passed);
         self.inner.status.send_if_modified(|current| {
-            let next = status::next_status(Some(current), &preferences, &pools, money, now_ms());
+            let next = status::next_status(
+                Some(current),
+                &preferences,
+                &pools,
+                money,
+                last_check_failed,
+                now_ms(),
+            );
             if next == *current {
                 return false;
             }

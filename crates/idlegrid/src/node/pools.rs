@@ -17,8 +17,10 @@ use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, lis
 use crate::idle::Verdict;
 use crate::job::JobError;
 use crate::ledger::LedgerNews;
-use crate::protocol::{self, Bind, WORK_ALPN};
-use crate::provider::{PayoutTarget, Provider, ProviderConfig, ProviderState, ProviderStatus};
+use crate::protocol::{self, Bind, Network, WORK_ALPN};
+use crate::provider::{
+    PayoutTarget, PoolPath, Provider, ProviderConfig, ProviderState, ProviderStatus,
+};
 use crate::worker::{Runner, WorkerConfig, WorkerProcess, task};
 
 use super::NodeError;
@@ -56,10 +58,22 @@ pub fn display_name(given: Option<&str>, id: &str) -> String {
 }
 
 /// Connects to the pool once, as `key`, and hangs up: proof it is there before it is joined.
-pub async fn reach(key: &SecretKey, pool: &EndpointAddr, limit: Duration) -> Result<(), NodeError> {
+pub async fn reach(
+    key: &SecretKey,
+    pool: &EndpointAddr,
+    network: &Network,
+    limit: Duration,
+) -> Result<(), NodeError> {
     let unreachable = |reason: String| NodeError::Unreachable(reason);
-    let builder = protocol::endpoint_builder(key.clone(), Bind::Toward, Some(pool))
-        .map_err(|e| unreachable(e.to_string()))?;
+    let relays = network.for_peer(pool);
+    let builder = protocol::endpoint_builder_with(
+        key.clone(),
+        Bind::Toward,
+        Some(pool),
+        &relays,
+        &network.ca_roots,
+    )
+    .map_err(|e| unreachable(e.to_string()))?;
     let endpoint = protocol::bind_endpoint(builder)
         .await
         .map_err(|e| unreachable(e.to_string()))?;
@@ -135,6 +149,7 @@ impl JobRunner {
 /// A joined pool's running provider.
 pub struct PoolMembership {
     status: watch::Receiver<ProviderStatus>,
+    path: watch::Receiver<PoolPath>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     /// Forwards the provider's state changes to the node.
@@ -176,6 +191,7 @@ impl PoolMembership {
         .telling(start.news)
         .following_payout(start.payout);
         let status = provider.status();
+        let path = provider.path();
         let (stop, stop_rx) = watch::channel(false);
         let name = record.name.clone();
         let task = tokio::spawn(async move {
@@ -183,10 +199,11 @@ impl PoolMembership {
                 tracing::warn!(pool = %name, %error, "the provider stopped");
             }
         });
-        let waker = tokio::spawn(wake_on_change(status.clone(), start.wake));
+        let waker = tokio::spawn(wake_on_change(status.clone(), path.clone(), start.wake));
         tracing::info!(pool = %record.name, id = %record.id, "working for the pool");
         Ok(PoolMembership {
             status,
+            path,
             stop,
             task,
             waker,
@@ -195,6 +212,11 @@ impl PoolMembership {
 
     pub fn status(&self) -> ProviderStatus {
         self.status.borrow().clone()
+    }
+
+    /// How the pool is reached now.
+    pub fn path(&self) -> PoolPath {
+        self.path.borrow().clone()
     }
 
     /// The pool's state as the pools page shows it, and the error when it cannot be reached.
@@ -220,8 +242,28 @@ pub fn pool_state(state: &ProviderState) -> (PoolState, Option<String>) {
     }
 }
 
-async fn wake_on_change(mut status: watch::Receiver<ProviderStatus>, wake: Arc<Notify>) {
-    while status.changed().await.is_ok() {
+/// Wakes the node when the provider's state changes, or how it reaches the pool (a new RTT alone is
+/// not news: it shows with the next change).
+async fn wake_on_change(
+    mut status: watch::Receiver<ProviderStatus>,
+    mut path: watch::Receiver<PoolPath>,
+    wake: Arc<Notify>,
+) {
+    let mut shown = path.borrow_and_update().clone();
+    loop {
+        tokio::select! {
+            changed = status.changed() => if changed.is_err() { return },
+            changed = path.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = path.borrow_and_update().clone();
+                if now.same_kind(&shown) {
+                    continue;
+                }
+                shown = now;
+            }
+        }
         wake.notify_one();
     }
 }

@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::idle::{Mode, Preferences};
+use crate::protocol::{Network, RelayChoice};
 
-use super::views::{PayoutSettings, PayoutTo, Settings};
+use super::views::{NetworkSettings, PayoutSettings, PayoutTo, Settings};
 use crate::payout_address::PayoutChoice;
 
 /// Shortest and longest idle delay a person may choose.
@@ -44,7 +45,7 @@ pub fn validate(settings: &Settings) -> Result<(), String> {
     check_names(p)?;
     payout_choice(&settings.payout)?;
     check_chain_rpc(&settings.payout.chain_rpc)?;
-    Ok(())
+    network(&settings.network).map(drop)
 }
 
 /// Where the person chose to be paid, or why the address they pasted is not one.
@@ -79,6 +80,36 @@ fn check_chain_rpc(rpc: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The relays the app's providers use, from Settings → Network; or why those settings cannot be used.
+pub fn network(settings: &NetworkSettings) -> Result<Network, String> {
+    let relays = settings
+        .relays
+        .iter()
+        .map(|url| url.trim())
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse()
+                .map_err(|e| format!("`{url}` is not a relay URL ({e})"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let choice = match (settings.no_relay, relays.is_empty()) {
+        (true, false) => return Err("choose relays or direct only, not both".into()),
+        (true, true) => RelayChoice::Off,
+        (false, true) => RelayChoice::Default,
+        (false, false) => RelayChoice::Own(relays),
+    };
+    let network = Network {
+        choice,
+        ca_roots: Vec::new(),
+    };
+    match settings.relay_ca.as_deref().map(str::trim) {
+        Some(path) if !path.is_empty() => network
+            .trusting(std::path::Path::new(path))
+            .map_err(|e| e.to_string()),
+        _ => Ok(network),
+    }
 }
 
 fn check_percent(what: &str, value: Option<f32>) -> Result<(), String> {
@@ -318,6 +349,50 @@ mod tests {
         assert_eq!(
             chain_rpc(&payout(PayoutTo::None, "", " ws://127.0.0.1:8545 ").payout).as_deref(),
             Some("ws://127.0.0.1:8545")
+        );
+    }
+
+    #[test]
+    fn network_settings_become_the_relay_choice_or_say_what_is_wrong() {
+        let own = NetworkSettings {
+            relays: vec![" https://relay.example ".into(), String::new()],
+            ..NetworkSettings::default()
+        };
+        assert_eq!(
+            network(&own).unwrap().choice,
+            RelayChoice::Own(vec!["https://relay.example".parse().unwrap()])
+        );
+        assert_eq!(
+            network(&NetworkSettings::default()).unwrap().choice,
+            RelayChoice::Default
+        );
+        let off = NetworkSettings {
+            no_relay: true,
+            ..NetworkSettings::default()
+        };
+        assert_eq!(network(&off).unwrap().choice, RelayChoice::Off);
+        let both = NetworkSettings {
+            no_relay: true,
+            ..own.clone()
+        };
+        assert!(network(&both).unwrap_err().contains("not both"));
+        let bad = NetworkSettings {
+            relays: vec!["relay example".into()],
+            ..NetworkSettings::default()
+        };
+        assert!(
+            network(&bad)
+                .unwrap_err()
+                .contains("`relay example` is not a relay URL")
+        );
+        let missing = NetworkSettings {
+            relay_ca: Some("/nonexistent/ca.pem".into()),
+            ..NetworkSettings::default()
+        };
+        assert!(
+            network(&missing)
+                .unwrap_err()
+                .contains("/nonexistent/ca.pem")
         );
     }
 }

@@ -8,9 +8,11 @@
 
 use crate::amount::Amount;
 use crate::idle::{Mode, Pace, Preferences, Reason, Verdict};
-use crate::provider::{ProviderState, ProviderStatus};
+use crate::provider::{PoolPath, ProviderState, ProviderStatus};
 
 use super::earnings::Money;
+use super::not_earning::{EarningFacts, why_not_earning};
+use super::reach::network_line;
 use super::views::{JobNow, StateKind, Status};
 
 /// A notice goes out when sharing will start within this many seconds.
@@ -22,6 +24,8 @@ pub struct PoolActivity<'a> {
     pub name: &'a str,
     pub status: &'a ProviderStatus,
     pub verdict: &'a Verdict,
+    /// How the pool is reached.
+    pub path: &'a PoolPath,
 }
 
 /// What the node is doing now, in a word and a sentence, and the job if one runs.
@@ -105,14 +109,39 @@ fn all_paused<'a>(pools: &'a [PoolActivity<'a>]) -> Option<&'a Reason> {
     pools.iter().find_map(|p| p.verdict.reason())
 }
 
+/// What "why am I not earning?" reads from the pools. `last_check_failed`: the newest check a pool
+/// judged failed.
+fn earning_facts<'a>(
+    preferences: &Preferences,
+    pools: &'a [PoolActivity<'a>],
+    last_check_failed: bool,
+) -> EarningFacts<'a> {
+    let any = |wanted: fn(&ProviderState) -> bool| pools.iter().any(|p| wanted(&p.status.state));
+    EarningFacts {
+        sharing: preferences.mode != Mode::Off,
+        paused: all_paused(pools),
+        joined: pools.len(),
+        reachable: pools
+            .iter()
+            .filter(|p| !matches!(p.status.state, ProviderState::Unreachable { .. }))
+            .count(),
+        no_work: any(|s| matches!(s, ProviderState::Waiting))
+            && !any(|s| matches!(s, ProviderState::Working { .. })),
+        last_check_failed,
+    }
+}
+
 /// The next status: `since_ms` stays while the state and its sentence stay the same.
 pub fn next_status(
     previous: Option<&Status>,
     preferences: &Preferences,
     pools: &[PoolActivity<'_>],
     money: Money,
+    last_check_failed: bool,
     now_ms: u64,
 ) -> Status {
+    let paths: Vec<&PoolPath> = pools.iter().map(|p| p.path).collect();
+    let not_earning = why_not_earning(&earning_facts(preferences, pools, last_check_failed));
     let (kind, reason, job) = describe(preferences, pools, now_ms);
     let since_ms = previous
         .filter(|p| p.kind == kind && p.reason == reason)
@@ -127,6 +156,8 @@ pub fn next_status(
         rate_per_hour: money.rate_per_hour,
         today: money.today,
         balance: money.balance,
+        network: network_line(&paths),
+        not_earning,
     }
 }
 
@@ -142,6 +173,8 @@ pub fn starting(preferences: &Preferences, now_ms: u64) -> Status {
         rate_per_hour: Amount::ZERO,
         today: Amount::ZERO,
         balance: Amount::ZERO,
+        network: None,
+        not_earning: None,
     }
 }
 
@@ -175,18 +208,26 @@ pub fn about_to_start(previous: &Verdict, current: &Verdict) -> Option<u64> {
     }
 }
 
-/// The tray menu's first line: the sentence, and the rate while working ("Working: matmul for pool
-/// Home, 0.42/h").
+/// The tray menu's first line: the sentence, the rate while working, and how the pools are reached
+/// when one is not direct ("Working: matmul for pool Home, 0.42/h · 1 of 3 pools relayed").
 pub fn tray_line(status: &Status) -> String {
-    match status.kind {
+    let line = match status.kind {
         StateKind::Working => format!("{}, {}/h", status.reason, status.rate_per_hour),
         _ => status.reason.clone(),
+    };
+    match &status.network {
+        Some(network) => format!("{line} · {network}"),
+        None => line,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status_of(state: ProviderState) -> ProviderStatus {
+        status(state)
+    }
 
     fn status(state: ProviderState) -> ProviderStatus {
         ProviderStatus {
@@ -201,12 +242,15 @@ mod tests {
         }
     }
 
+    const DIRECT: PoolPath = PoolPath::Direct { rtt_ms: 2 };
+
     fn activity<'a>(name: &'a str, s: &'a ProviderStatus, v: &'a Verdict) -> PoolActivity<'a> {
         PoolActivity {
             id: name,
             name,
             status: s,
             verdict: v,
+            path: &DIRECT,
         }
     }
 
@@ -296,12 +340,12 @@ mod tests {
         let run = Verdict::RUN;
         let pools = [activity("a", &waiting, &run)];
         let prefs = Preferences::default();
-        let first = next_status(None, &prefs, &pools, Money::default(), 10);
+        let first = next_status(None, &prefs, &pools, Money::default(), false, 10);
         let money = Money {
             rate_per_hour: Amount::from_micros(5),
             ..Money::default()
         };
-        let second = next_status(Some(&first), &prefs, &pools, money, 20);
+        let second = next_status(Some(&first), &prefs, &pools, money, false, 20);
         assert_eq!(second.since_ms, 10);
         assert_eq!(second.rate_per_hour, Amount::from_micros(5));
         let off = Preferences {
@@ -309,7 +353,7 @@ mod tests {
             snoozed_until_ms: Some(5),
             ..prefs
         };
-        let third = next_status(Some(&second), &off, &pools, money, 30);
+        let third = next_status(Some(&second), &off, &pools, money, false, 30);
         assert_eq!((third.since_ms, third.sharing), (30, false));
         assert_eq!(third.snoozed_until_ms, None);
     }
@@ -362,7 +406,24 @@ mod tests {
             rate_per_hour: Amount::from_micros(420_000),
             ..Money::default()
         };
-        let status = next_status(None, &Preferences::default(), &pools, money, 0);
+        let status = next_status(None, &Preferences::default(), &pools, money, false, 0);
         assert_eq!(tray_line(&status), "Working: matmul for pool Home, 0.42/h");
+        let relayed = PoolPath::Relayed {
+            rtt_ms: 40,
+            why: crate::provider::NO_DIRECT_PATH.into(),
+        };
+        let idle = status_of(ProviderState::Waiting);
+        let pools = [
+            activity("Home", &waiting, &run),
+            PoolActivity {
+                path: &relayed,
+                ..activity("Lab", &idle, &run)
+            },
+        ];
+        let status = next_status(None, &Preferences::default(), &pools, money, false, 0);
+        assert_eq!(
+            tray_line(&status),
+            "Working: matmul for pool Home, 0.42/h · 1 of 2 pools relayed"
+        );
     }
 }

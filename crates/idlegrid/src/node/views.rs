@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::typescript::AmountText;
 use crate::amount::Amount;
 use crate::idle::{Pace, Preferences};
+pub use crate::provider::PoolPath;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +50,10 @@ pub struct Status {
     #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub balance: Amount,
+    /// How the pools are reached, when one is not direct: "1 of 3 pools relayed".
+    pub network: Option<String>,
+    /// "Why am I not earning?": the first reason that holds, `None` while earning.
+    pub not_earning: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -321,6 +326,8 @@ pub struct PoolView {
     pub state: PoolState,
     /// Set when unreachable.
     pub error: Option<String>,
+    /// How the pool is reached: direct, relayed (and why) or unreachable, with the round-trip time.
+    pub path: PoolPath,
     #[serde(serialize_with = "crate::amount::as_decimal")]
     #[cfg_attr(test, ts(as = "AmountText"))]
     pub earned_total: Amount,
@@ -342,6 +349,7 @@ pub struct Settings {
     pub start_at_login: bool,
     pub notices: Notices,
     pub payout: PayoutSettings,
+    pub network: NetworkSettings,
 }
 
 /// Where pools that pay on a chain send this machine's earnings, and whose RPC checks them.
@@ -371,6 +379,20 @@ pub enum PayoutTo {
     Address,
     /// None: pools on a chain hold the balance until an address is set.
     None,
+}
+
+/// Settings → Network: the relay flags of the command line (`--relay URL`..., `--relay-ca FILE`,
+/// `--no-relay`) for the app's providers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct NetworkSettings {
+    /// Relays of one's own, as URLs; none: the relays each pool's ticket names.
+    pub relays: Vec<String>,
+    /// A PEM file of the certificate authorities relays may be signed by (a self-hosted relay's).
+    pub relay_ca: Option<String>,
+    /// Direct addresses only: no relay.
+    pub no_relay: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,10 +24,12 @@ use tokio::sync::watch;
 
 use super::limits::{Kind, PeerLimits, RateLimiter};
 use super::{Pool, PoolError};
+use rustls::pki_types::CertificateDer;
+
 use crate::protocol::{
-    self, Bind, ErrorCode, JobState, MAX_REQUEST_FRAME, OutputHeader, ProtocolError, SUBMIT_ALPN,
-    SubmitReply, SubmitRequest, WORK_ALPN, WorkReply, WorkRequest, one_line, read_bytes,
-    read_frame, refuse, write_frame,
+    self, Bind, ErrorCode, JobState, MAX_REQUEST_FRAME, OutputHeader, ProtocolError, Relays,
+    SUBMIT_ALPN, SubmitReply, SubmitRequest, WORK_ALPN, WorkReply, WorkRequest, one_line,
+    read_bytes, read_frame, refuse, write_frame,
 };
 
 /// How often a watcher re-reads its job even without a change (leases lapse by the clock).
@@ -44,6 +46,7 @@ pub struct RunningPool {
     /// Stops the chain rail's loop (see `pool::chain`).
     stop_chain: watch::Sender<bool>,
     chain_loop: tokio::task::JoinHandle<()>,
+    relays: Relays,
 }
 
 impl RunningPool {
@@ -53,6 +56,44 @@ impl RunningPool {
 
     pub fn endpoint(&self) -> &Endpoint {
         self.router.endpoint()
+    }
+
+    /// The relays the pool uses.
+    pub fn relays(&self) -> &Relays {
+        &self.relays
+    }
+
+    /// Waits up to `limit` for a home relay (at once `false` with relays off, where it never comes).
+    /// The ticket holds the relay's URL only from then on.
+    pub async fn online(&self, limit: Duration) -> bool {
+        if !self.relays.is_on() {
+            return false;
+        }
+        tokio::time::timeout(limit, self.endpoint().online())
+            .await
+            .is_ok()
+    }
+
+    /// Calls `changed` with each new ticket as the pool's addresses and home relay change (the
+    /// relay arriving late, say), until the pool stops.
+    pub async fn follow_ticket(&self, mut changed: impl FnMut(&str)) {
+        use iroh::Watcher as _;
+        let endpoint = self.endpoint();
+        let mut addresses = endpoint.watch_addr();
+        let mut last = self.ticket();
+        let follow = async {
+            while let Ok(addr) = addresses.updated().await {
+                let ticket = EndpointTicket::new(addr).to_string();
+                if ticket != last {
+                    changed(&ticket);
+                    last = ticket;
+                }
+            }
+        };
+        tokio::select! {
+            () = follow => {}
+            () = endpoint.closed() => {}
+        }
     }
 
     /// Refuses `key` from now on: new connections at the handshake, open ones at once.
@@ -75,11 +116,22 @@ impl RunningPool {
 }
 
 impl Pool {
-    /// Binds the pool's endpoint and starts answering providers and submitters.
+    /// Binds the pool's endpoint, direct only, and starts answering providers and submitters.
     pub async fn serve(self, bind: Bind) -> Result<RunningPool, ProtocolError> {
+        self.serve_with(bind, &Relays::Off, &[]).await
+    }
+
+    /// [`Pool::serve`] with `relays`, trusting `ca_roots` for their TLS.
+    pub async fn serve_with(
+        self,
+        bind: Bind,
+        relays: &Relays,
+        ca_roots: &[CertificateDer<'static>],
+    ) -> Result<RunningPool, ProtocolError> {
         let gate = Arc::new(Gate::new(&self));
-        let builder = protocol::endpoint_builder(self.shared.key.clone(), bind, None)?
-            .hooks(RefuseBlocked(Arc::clone(&gate)));
+        let builder =
+            protocol::endpoint_builder_with(self.shared.key.clone(), bind, None, relays, ca_roots)?
+                .hooks(RefuseBlocked(Arc::clone(&gate)));
         let endpoint = protocol::bind_endpoint(builder).await?;
         let router = Router::builder(endpoint)
             .accept(WORK_ALPN, WorkService(self.clone(), Arc::clone(&gate)))
@@ -88,12 +140,14 @@ impl Pool {
         tracing::info!(id = %self.public_key(), "pool listening");
         let (stop_chain, stopped) = watch::channel(false);
         let chain_loop = tokio::spawn(self.clone().drive_chain(stopped));
+        tracing::info!(id = %self.public_key(), ?relays, "pool listening");
         Ok(RunningPool {
             pool: self,
             router,
             gate,
             stop_chain,
             chain_loop,
+            relays: relays.clone(),
         })
     }
 }

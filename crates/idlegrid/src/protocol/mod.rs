@@ -10,13 +10,15 @@
 mod endpoint;
 mod frame;
 mod messages;
+mod relays;
 
-pub use endpoint::{Bind, bind_endpoint, endpoint_builder, ticket_addr};
+pub use endpoint::{Bind, bind_endpoint, endpoint_builder, endpoint_builder_with, ticket_addr};
 pub use frame::{
     ErrorCode, ProtocolError, decode_body, decode_frame, encode_frame, frame_len, read_bytes,
     read_frame, refuse, write_frame,
 };
 pub use messages::*;
+pub use relays::{Network, RelayChoice, RelayError, Relays, is_loopback_relay, production_relays};
 
 /// Providers asking for work, fetching inputs and returning results.
 pub const WORK_ALPN: &[u8] = b"idlegrid/work/3";

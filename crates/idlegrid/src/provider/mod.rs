@@ -9,10 +9,12 @@
 //! [`LedgerNews`] to whoever asked ([`Provider::telling`]). Beside that loop, it checks every payout
 //! on a chain itself (`payout_check`).
 
+mod path;
 mod payout_check;
 mod session;
 mod status;
 
+pub use path::{LOOKING, NO_DIRECT_PATH, OpenPath, PUNCH_GRACE, PoolPath, classify};
 pub use status::{Progress, ProviderState, ProviderStatus};
 
 use std::path::Path;
@@ -25,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use crate::blobs::{BlobError, BlobStore};
 use crate::idle::Verdict;
 use crate::ledger::{Ledger, LedgerError, LedgerNews};
-use crate::protocol::{self, Bind, Capabilities, ProtocolError, WORK_ALPN};
+use crate::protocol::{self, Bind, Capabilities, Network, ProtocolError, WORK_ALPN};
 use crate::statement::{AddressBinding, Signed};
 use crate::worker::Runner;
 
@@ -42,6 +44,8 @@ pub struct ProviderConfig {
     pub backoff: (Duration, Duration),
     /// Paused this long, the GPU device and its memory go back to the system.
     pub release_after: Duration,
+    /// Which relays to reach the pool through (by default, those its ticket names).
+    pub network: Network,
     /// Where this provider wants to be paid on a chain, signed; sent with every ask.
     pub binding: Option<Signed<AddressBinding>>,
     /// The RPC to check chain payouts through, instead of the one each pool names.
@@ -67,6 +71,7 @@ impl Default for ProviderConfig {
             release_after: Duration::from_secs(60),
             binding: None,
             chain_rpc: None,
+            network: Network::default(),
         }
     }
 }
@@ -95,6 +100,8 @@ pub struct Provider {
     /// Results finished while the pool was unreachable.
     undelivered: Mutex<Vec<session::Finished>>,
     status: watch::Sender<ProviderStatus>,
+    /// How the pool is reached.
+    path: watch::Sender<PoolPath>,
     /// Who hears of each statement and unpaid job the moment it is stored.
     news: Option<mpsc::UnboundedSender<LedgerNews>>,
     payout: watch::Receiver<PayoutTarget>,
@@ -129,6 +136,7 @@ impl Provider {
             runner: Arc::new(Mutex::new(runner.into())),
             undelivered: Mutex::new(Vec::new()),
             status: watch::Sender::new(ProviderStatus::new(ProviderState::Connecting)),
+            path: watch::Sender::new(PoolPath::Connecting),
             news: None,
             payout,
         })
@@ -183,6 +191,21 @@ impl Provider {
         self.status.subscribe()
     }
 
+    /// How the pool is reached now, and each change.
+    pub fn path(&self) -> watch::Receiver<PoolPath> {
+        self.path.subscribe()
+    }
+
+    fn unreachable(&self, error: String) {
+        path::publish(
+            &self.path,
+            PoolPath::Unreachable {
+                error: error.clone(),
+            },
+        );
+        self.set_state(ProviderState::Unreachable { error });
+    }
+
     fn set_state(&self, state: ProviderState) {
         status::publish(&self.status, state);
     }
@@ -214,12 +237,21 @@ impl Provider {
         mut verdicts: watch::Receiver<Verdict>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), ProviderError> {
-        let builder = protocol::endpoint_builder(self.key.clone(), Bind::Toward, Some(&self.pool))?;
+        let network = &self.config.network;
+        let relays = network.for_peer(&self.pool);
+        let builder = protocol::endpoint_builder_with(
+            self.key.clone(),
+            Bind::Toward,
+            Some(&self.pool),
+            &relays,
+            &network.ca_roots,
+        )?;
         let endpoint = protocol::bind_endpoint(builder).await?;
         let (first, longest) = self.config.backoff;
         let mut backoff = first;
         loop {
             self.set_state(ProviderState::Connecting);
+            tracing::debug!(pool = %self.pool.id.fmt_short(), "dialing the pool");
             let connected = tokio::select! {
                 connected = endpoint.connect(self.pool.clone(), WORK_ALPN) => connected,
                 _ = stop.wait_for(|&s| s) => break,
@@ -232,20 +264,17 @@ impl Provider {
                     let ended = tokio::select! {
                         ended = session.serve(&mut verdicts) => ended,
                         _ = stop.wait_for(|&s| s) => Ok(()),
+                        () = path::follow(&connection, &self.path) => Ok(()),
                     };
                     if let Err(error) = ended {
                         tracing::warn!(%error, "lost the pool; reconnecting");
-                        self.set_state(ProviderState::Unreachable {
-                            error: error.to_string(),
-                        });
+                        self.unreachable(error.to_string());
                     }
                     connection.close(0u32.into(), b"bye");
                 }
                 Err(error) => {
                     tracing::warn!(%error, retry_in = ?backoff, "cannot reach the pool");
-                    self.set_state(ProviderState::Unreachable {
-                        error: error.to_string(),
-                    });
+                    self.unreachable(error.to_string());
                 }
             }
             tokio::select! {

@@ -25,6 +25,12 @@ use crate::statement::{Id, now_ms};
 /// so a pool with short leases still leaves time to run (a whole margin would leave none).
 const RETURN_MARGIN: Duration = Duration::from_secs(2);
 
+/// Inputs larger than this wait for a direct path before they are fetched: control frames may ride a
+/// relay, bulk should not when it need not.
+const BULK_BYTES: u64 = 8 << 20;
+/// How long a bulk fetch waits for a direct path before it goes over the relay.
+const DIRECT_WAIT: Duration = Duration::from_secs(5);
+
 /// How often the progress of the job in hand is published while it runs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -370,12 +376,26 @@ impl<'a> Session<'a> {
             if cache.has(&hash) {
                 continue;
             }
+            if size > BULK_BYTES
+                && !super::path::wait_for_direct(self.connection, DIRECT_WAIT).await
+            {
+                tracing::info!(
+                    bytes = size,
+                    "no direct path to the pool within {} s; fetching the input over the relay",
+                    DIRECT_WAIT.as_secs()
+                );
+            }
             let request = WorkRequest::Blob {
                 hash: *hash.as_bytes(),
             };
+            let started = std::time::Instant::now();
             match self.exchange(&request, &[]).await? {
                 (WorkReply::Blob { size: sent }, mut recv) if sent == size => {
                     let bytes = read_bytes(&mut recv, size).await?;
+                    if size > BULK_BYTES {
+                        let ms = started.elapsed().as_millis();
+                        tracing::info!(bytes = size, ms, "fetched a large input");
+                    }
                     cache.put(&hash, &bytes)?;
                 }
                 (WorkReply::Blob { size: sent }, _) => {

@@ -186,6 +186,13 @@ async fn a_joined_pool_pays_for_work_and_shows_under_its_name() {
         .sum();
     assert_eq!(in_buckets, earned.amount.micros());
     assert_eq!(node.pools()[0].earned_today, earned.amount);
+    // On 127.0.0.1 with relays off the pool is reached directly, and the view says so.
+    let path = &node.pools()[0].path;
+    assert!(
+        matches!(path, idlegrid::node::PoolPath::Direct { .. }),
+        "{path:?}"
+    );
+    assert_eq!(node.status().network, None);
     node.shutdown().await;
     running.shutdown().await;
 }
