@@ -103,7 +103,7 @@ pub enum IdentityError {
         source: io::Error,
     },
     #[error(
-        "cannot read the {what} key from the OS keyring (service \"{KEYRING_SERVICE}\", user \
+        "cannot read the {what} from the OS keyring (service \"{KEYRING_SERVICE}\", user \
          \"{user}\"): {cause}; unlock the keyring and try again"
     )]
     KeyringRead {
