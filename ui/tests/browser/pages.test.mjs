@@ -151,13 +151,14 @@ describe("pages", () => {
       await visible(tab, "32.0 GiB in all");
     }));
 
-  it("Pools lists each pool with its state and earnings", () =>
+  it("Pools lists each pool with its state and earnings, in the unit it pays in", () =>
     withPage("pools", async ({ tab }) => {
       const lab = tab.getByRole("listitem", { name: "Lab cluster" });
       await lab.getByText("Connected").waitFor();
-      await lab.getByText("0.184250").waitFor();
+      await lab.getByText("0.184250 tUSD").waitFor();
       const farm = tab.getByRole("listitem", { name: "Render farm" });
       await farm.getByText("Unreachable").waitFor();
+      await farm.getByText("0.031000 IOU").waitFor();
       await farm.getByText("cannot reach the pool: no route to its endpoint", { exact: false }).waitFor();
       await tab.getByRole("button", { name: "Start a local pool with sample work" }).waitFor();
     }));
