@@ -12,6 +12,7 @@
 pub mod amount;
 pub mod blobs;
 pub mod client;
+pub mod embed;
 pub mod gpu;
 pub mod identity;
 pub mod idle;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::amount::Amount;
 
 pub use check::{check, check_fit, check_manifest, check_without_shader};
+pub(crate) use error::bytes;
 pub use error::{Fault, JobError, WgslError};
 pub use interface::{BindingKind, ShaderBinding, ShaderEntryPoint, ShaderInterface};
 pub use limits::JobLimits;
@@ -85,6 +86,16 @@ pub struct Verify {
     pub replicas: u32,
     /// 0 means bit-exact; otherwise the largest relative error allowed between f32 outputs.
     pub tolerance: f64,
+    /// Instead of `tolerance`: f32 outputs agree row by row by cosine similarity (embeddings, whose
+    /// floats differ across GPUs but whose directions do not).
+    pub cosine: Option<CosineCheck>,
+}
+
+/// Rows of `row` f32 values agree when their cosine similarity is at least `min`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CosineCheck {
+    pub min: f64,
+    pub row: u32,
 }
 
 impl Default for Verify {
@@ -92,6 +103,7 @@ impl Default for Verify {
         Verify {
             replicas: 1,
             tolerance: 0.0,
+            cosine: None,
         }
     }
 }

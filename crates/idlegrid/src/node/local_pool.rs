@@ -184,6 +184,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         verify: Verify {
             replicas: 1,
             tolerance: 0.0,
+            cosine: None,
         },
         reward: Some(Amount::from_micros(200)),
     }
