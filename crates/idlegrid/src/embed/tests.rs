@@ -406,3 +406,70 @@ fn a_model_that_cannot_fit_the_job_limits_is_refused_naming_the_limit() {
         "{err}"
     );
 }
+
+#[test]
+fn cheating_providers_disagree_with_honest_replicas_by_cosine() {
+    // Weights rounded to int8 are caught with the real model (tests/jobs/embeddings.rs): this random
+    // one's uniform weights lose too little to int8 to say anything.
+    use crate::pool::verify::{Candidate, Comparison, Verdict, judge};
+    let (_dir, model) = tiny(TinySpec::default());
+    let request = |items: &[&str]| {
+        model
+            .batches(&texts(items), DEFAULT_TOKEN_BUDGET)
+            .unwrap()
+            .remove(0)
+    };
+    let batch = request(&[
+        "The weather is lovely today.",
+        "He drove to the stadium.",
+        "the cat sat on the mat",
+    ]);
+    let previous = request(&[
+        "It's so sunny outside!",
+        "a dog is idle",
+        "the grid of numbers",
+    ]);
+    let honest_job = batch.local_job(&model).unwrap();
+    let embeddings = |job: &Job| embeddings_output(run(job)).unwrap();
+    let honest = embeddings(&honest_job);
+
+    let mut skipped = honest_job.clone();
+    skipped.passes.retain(|p| !p.entry.starts_with("l1_"));
+    let cheats = [
+        ("a skipped layer", embeddings(&skipped)),
+        (
+            "the previous request's vectors",
+            embeddings(&previous.local_job(&model).unwrap()),
+        ),
+    ];
+    let comparison = Comparison::Cosine(honest_job.verify.cosine.unwrap());
+    let candidate = |bytes: &[u8]| Candidate {
+        provider: iroh::SecretKey::generate().public(),
+        digest: crate::statement::Id(*blake3::hash(bytes).as_bytes()),
+        outputs: vec![bytes.to_vec()],
+    };
+    // An honest replica on another GPU differs in the last bits: perturb every value by one ulp.
+    let other_gpu: Vec<u8> = honest
+        .chunks_exact(4)
+        .flat_map(|c| {
+            f32::from_bits(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ 1).to_le_bytes()
+        })
+        .collect();
+    assert_ne!(other_gpu, honest);
+    for (what, cheat) in &cheats {
+        assert_eq!(cheat.len(), honest.len(), "{what} must look the part");
+        let verdict = judge(
+            &[candidate(&honest), candidate(cheat), candidate(&other_gpu)],
+            2,
+            comparison,
+        );
+        assert_eq!(
+            verdict,
+            Verdict::Agreed {
+                agree: vec![0, 2],
+                disagree: vec![1]
+            },
+            "{what}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use super::store::{
     self, JobStage, JobTerms, LeaseEnd, LeaseState, RecordChange, ResultRow, ResultVerdict,
     StoreError,
 };
-use super::verify::{self, Candidate, Verdict};
+use super::verify::{self, Candidate, Comparison, Verdict};
 use super::{Pool, PoolError, hashed_wire, listing, output_digest};
 use crate::protocol::{LeaseId, OutputHeader};
 use crate::statement::{Id, now_ms};
@@ -108,14 +108,15 @@ impl Pool {
         if terms.canary {
             return judge_canary(tx, job, terms, &results, now);
         }
-        let candidates = self.candidates(&results, terms.tolerance)?;
+        let comparison = comparison(tx, job, terms)?;
+        let candidates = self.candidates(&results, comparison)?;
         let all_trusted = self.all_trusted(tx, candidates.iter().map(|c| &c.provider))?;
         let needed = self
             .shared
             .config
             .replication
             .needed(terms.replicas, all_trusted);
-        match verify::judge(&candidates, needed, terms.tolerance) {
+        match verify::judge(&candidates, needed, comparison) {
             Verdict::Pending => Ok(Judged::default()),
             Verdict::Agreed { agree, disagree } => {
                 let winner = &results[agree[0]];
@@ -170,12 +171,12 @@ impl Pool {
     fn candidates(
         &self,
         results: &[ResultRow],
-        tolerance: f64,
+        comparison: Comparison,
     ) -> Result<Vec<Candidate>, PoolError> {
         results
             .iter()
             .map(|r| {
-                let outputs = if tolerance > 0.0 {
+                let outputs = if comparison.needs_bytes() {
                     listing(&r.outputs)?
                         .iter()
                         .map(|(_, hash)| self.shared.blobs.get(hash).unwrap_or_default())
@@ -191,6 +192,15 @@ impl Pool {
             })
             .collect()
     }
+}
+
+/// How a job's results are compared. The cosine rule is read from the job's manifest: the database
+/// keeps only the tolerance in a column of its own.
+fn comparison(tx: &Transaction, job: &Id, terms: &JobTerms) -> Result<Comparison, PoolError> {
+    if terms.tolerance > 0.0 {
+        return Ok(Comparison::Relative(terms.tolerance));
+    }
+    Ok(Comparison::of(&store::manifest(tx, job)?.verify))
 }
 
 /// A canary has one result, from the one provider it was for: right or wrong against the answer

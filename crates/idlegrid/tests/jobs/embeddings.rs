@@ -92,3 +92,68 @@ fn minilm_on_the_gpu_matches_f64_and_the_published_similarities() {
         );
     }
 }
+
+/// Every run of `block` weights rounded to int8 with its own scale: finer than the per-tensor int8 a
+/// provider cutting memory would use, so closer to the honest answer.
+fn int8(weights: &[u8], block: usize) -> Vec<u8> {
+    let mut w: Vec<f32> = weights
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    for chunk in w.chunks_mut(block) {
+        let scale = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+        if scale > 0.0 {
+            chunk
+                .iter_mut()
+                .for_each(|v| *v = (*v / scale).round() * scale);
+        }
+    }
+    w.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[test]
+fn a_provider_running_int8_weights_disagrees_with_honest_replicas() {
+    use idlegrid::job::BufferInit;
+    use idlegrid::pool::verify::{Candidate, Comparison, Verdict, judge};
+    let Some(model) = model() else { return };
+    let batch = model
+        .batches(&texts(&SENTENCES), DEFAULT_TOKEN_BUDGET)
+        .unwrap()
+        .remove(0);
+    let honest_job = batch.local_job(&model).unwrap();
+    let mut cheat_job = honest_job.clone();
+    let BufferInit::Bytes(weights) = &honest_job.buffers[0].init else {
+        panic!("weights are in the local job");
+    };
+    cheat_job.buffers[0].init = BufferInit::Bytes(int8(weights, 384));
+    let mut executor = Executor::new(&AdapterChoice::default()).unwrap();
+    let mut embeddings =
+        |job| idlegrid::embed::embeddings_output(executor.run(job).unwrap().outputs).unwrap();
+    let honest = embeddings(&honest_job);
+    let cheat = embeddings(&cheat_job);
+    // An honest replica from another GPU differs in the last bit of every value.
+    let other_gpu: Vec<u8> = honest
+        .chunks_exact(4)
+        .flat_map(|c| {
+            f32::from_bits(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ 1).to_le_bytes()
+        })
+        .collect();
+    let candidate = |bytes: &[u8]| Candidate {
+        provider: iroh::SecretKey::generate().public(),
+        digest: idlegrid::statement::Id(*blake3::hash(bytes).as_bytes()),
+        outputs: vec![bytes.to_vec()],
+    };
+    let comparison = Comparison::Cosine(honest_job.verify.cosine.unwrap());
+    let verdict = judge(
+        &[candidate(&honest), candidate(&cheat), candidate(&other_gpu)],
+        2,
+        comparison,
+    );
+    assert_eq!(
+        verdict,
+        Verdict::Agreed {
+            agree: vec![0, 2],
+            disagree: vec![1]
+        }
+    );
+}
