@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 use serde_json::Value;
 
-fn idlegrid() -> Command {
+pub(crate) fn idlegrid() -> Command {
     let mut command = idlegrid_command();
     // Never touch a person's keyring from tests; the keyring itself has its own test.
     command.env("IDLEGRID_KEYSTORE", "file");
@@ -22,12 +22,12 @@ fn run(args: &[&str]) -> Output {
     idlegrid().args(args).output().unwrap()
 }
 
-fn text(dir: &Path) -> &str {
+pub(crate) fn text(dir: &Path) -> &str {
     dir.to_str().unwrap()
 }
 
 /// A child killed when the test ends, however it ends.
-struct Process(Child);
+pub(crate) struct Process(pub(crate) Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -37,7 +37,7 @@ impl Drop for Process {
 }
 
 /// Starts a pool and returns it with the ticket it printed.
-fn start_pool(data: &Path, args: &[&str]) -> (Process, String) {
+pub(crate) fn start_pool(data: &Path, args: &[&str]) -> (Process, String) {
     let mut child = idlegrid()
         .args(["pool", "--data", text(data)])
         .args(args)
@@ -60,7 +60,7 @@ fn start_pool(data: &Path, args: &[&str]) -> (Process, String) {
     (Process(child), ticket)
 }
 
-fn start_provider(ticket: &str, data: &Path) -> Process {
+pub(crate) fn start_provider(ticket: &str, data: &Path) -> Process {
     Process(
         idlegrid()
             .args(["provide", "--pool", ticket, "--data", text(data)])
@@ -71,13 +71,13 @@ fn start_provider(ticket: &str, data: &Path) -> Process {
     )
 }
 
-fn public_key(data: &Path) -> String {
+pub(crate) fn public_key(data: &Path) -> String {
     let output = run(&["id", "--data", text(data)]);
     assert!(output.status.success());
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-fn earnings(data: &Path) -> Value {
+pub(crate) fn earnings(data: &Path) -> Value {
     let output = run(&["earnings", "--data", text(data), "--json"]);
     assert!(
         output.status.success(),
@@ -237,7 +237,7 @@ fn a_pool_killed_mid_batch_restarts_and_every_job_completes_once() {
     assert_eq!(jobs.len(), JOBS, "no job paid twice");
 }
 
-fn nix_kill(child: &Child) {
+pub(crate) fn nix_kill(child: &Child) {
     let status = Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status()
@@ -383,7 +383,7 @@ fn endless_job(dir: &Path) -> PathBuf {
 }
 
 /// A pool on 127.0.0.1 that takes `submitter_dir`'s jobs, one replica each, no canaries.
-fn pool_for(dir: &Path, submitter_dir: &Path, extra: &[&str]) -> (Process, String) {
+pub(crate) fn pool_for(dir: &Path, submitter_dir: &Path, extra: &[&str]) -> (Process, String) {
     let submitter = public_key(submitter_dir);
     let mut args = vec![
         "--bind",

@@ -73,6 +73,8 @@ enum Command {
     Submit(network::SubmitArgs),
     /// This provider's ledger: signed receipts, balance and payouts
     Earnings(network::EarningsArgs),
+    /// Sentence embeddings of texts, one {"index", "embedding"} JSON line per text, in order
+    Embed(cli::embed::EmbedArgs),
     /// The GPU worker a provider runs jobs in; speaks frames on stdin/stdout, not for people
     #[command(hide = true)]
     Worker,
@@ -152,6 +154,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Provide(args) => network::provide(args),
         Command::Submit(args) => network::submit(args),
         Command::Earnings(args) => network::earnings(args),
+        Command::Embed(args) => cli::embed::embed(args),
         Command::Worker => Ok(idlegrid::worker::serve()?),
     }
 }
