@@ -6,3 +6,4 @@ mod support;
 
 mod cli_network;
 mod embeddings;
+mod openai_endpoint;

@@ -19,6 +19,7 @@ pub mod idle;
 pub mod job;
 pub mod ledger;
 pub mod node;
+pub mod openai;
 pub mod pool;
 pub mod protocol;
 pub mod provider;

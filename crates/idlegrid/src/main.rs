@@ -75,6 +75,8 @@ enum Command {
     Earnings(network::EarningsArgs),
     /// Sentence embeddings of texts, one {"index", "embedding"} JSON line per text, in order
     Embed(cli::embed::EmbedArgs),
+    /// An OpenAI-compatible endpoint: POST /v1/embeddings and GET /v1/models
+    Serve(cli::serve::ServeArgs),
     /// The GPU worker a provider runs jobs in; speaks frames on stdin/stdout, not for people
     #[command(hide = true)]
     Worker,
@@ -106,7 +108,10 @@ fn main() -> ExitCode {
 fn init_logging(command: &Command) {
     // Quiet by default: graphics drivers are chatty. The long-running roles say what they do, with
     // times. RUST_LOG=info (or debug) shows more.
-    let long_running = matches!(command, Command::Pool(_) | Command::Provide(_));
+    let long_running = matches!(
+        command,
+        Command::Pool(_) | Command::Provide(_) | Command::Serve(_)
+    );
     let default = if long_running {
         "warn,idlegrid=info,wgpu_hal=error,wgpu_core=error,naga=error"
     } else {
@@ -155,6 +160,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Submit(args) => network::submit(args),
         Command::Earnings(args) => network::earnings(args),
         Command::Embed(args) => cli::embed::embed(args),
+        Command::Serve(args) => cli::serve::serve(args),
         Command::Worker => Ok(idlegrid::worker::serve()?),
     }
 }

@@ -6,10 +6,12 @@ use super::{EmbedError, Embeddings, Model, assemble, token_count};
 use crate::client::Client;
 
 /// How far a request through a pool has come.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbedProgress {
     pub jobs_done: usize,
     pub jobs: usize,
+    /// The pool's latest word on why a job waits ("waiting for a provider (none connected)").
+    pub note: Option<String>,
 }
 
 impl Client {
@@ -32,15 +34,29 @@ impl Client {
             handles.push(self.submit_manifest(manifest, &weights).await?);
         }
         let jobs = handles.len();
-        progress(EmbedProgress { jobs_done: 0, jobs });
+        progress(EmbedProgress {
+            jobs_done: 0,
+            jobs,
+            note: None,
+        });
         let mut results = Vec::with_capacity(jobs);
         for (done, (batch, handle)) in batches.into_iter().zip(handles).enumerate() {
-            let bytes = super::embeddings_output(handle.wait().await?)?;
-            let vectors = batch.vectors(&bytes, model.config.hidden)?;
+            let outputs = handle
+                .wait_with(|p| {
+                    progress(EmbedProgress {
+                        jobs_done: done,
+                        jobs,
+                        note: p.note,
+                    })
+                })
+                .await?;
+            let vectors =
+                batch.vectors(&super::embeddings_output(outputs)?, model.config.hidden)?;
             results.push((batch, vectors));
             progress(EmbedProgress {
                 jobs_done: done + 1,
                 jobs,
+                note: None,
             });
         }
         Ok(Embeddings {
