@@ -268,7 +268,7 @@ impl Model {
 
 /// The storage-binding size wgpu grants on request everywhere (its downlevel default).
 pub fn storage_binding_limit() -> u64 {
-    u64::from(wgpu::Limits::downlevel_defaults().max_storage_buffer_binding_size)
+    wgpu::Limits::downlevel_defaults().max_storage_buffer_binding_size
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedError> {
