@@ -83,7 +83,7 @@ impl Batch {
             })
             .collect();
         Job {
-            name: format!("embed {texts} texts ({})", config.name),
+            name: job_name(texts, &config.name),
             source_name: format!("{}.wgsl", config.name),
             wgsl: kernels::shader(config),
             buffers,
@@ -126,6 +126,15 @@ impl Batch {
             .collect())
     }
 }
+
+/// What a provider's window shows for the job: "Embedding 256 texts (all-MiniLM-L6-v2)", the model's
+/// name shortened to keep within a job name's limit.
+fn job_name(texts: u32, model: &str) -> String {
+    let model: String = model.chars().take(MAX_MODEL_NAME_CHARS).collect();
+    format!("Embedding {texts} texts ({model})")
+}
+
+const MAX_MODEL_NAME_CHARS: usize = 60;
 
 /// Splits tokenised texts into batches of at most `budget` tokens each (padding included), shortest
 /// texts together, so little is wasted on padding.
@@ -214,6 +223,16 @@ mod tests {
         let batches = split(vec![vec![1; 3], vec![1; 40], vec![1; 2]], 16);
         assert_eq!(batches.len(), 2);
         assert_eq!(batches[1].indices, vec![1]);
+    }
+
+    #[test]
+    fn the_job_is_named_for_the_window_within_the_name_limit() {
+        assert_eq!(
+            job_name(256, "all-MiniLM-L6-v2"),
+            "Embedding 256 texts (all-MiniLM-L6-v2)"
+        );
+        let long = job_name(u32::MAX, &"m".repeat(500));
+        assert!(long.chars().count() <= crate::job::MAX_NAME_CHARS, "{long}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::amount::Amount;
 
-pub use check::{check, check_fit, check_manifest, check_without_shader};
+pub use check::{MAX_NAME_CHARS, check, check_fit, check_manifest, check_without_shader};
 pub(crate) use error::bytes;
 pub use error::{Fault, JobError, WgslError};
 pub use interface::{BindingKind, ShaderBinding, ShaderEntryPoint, ShaderInterface};
