@@ -4,7 +4,7 @@
 
 use super::EmbedError;
 use super::kernels::{self, BINDINGS};
-use super::model::Model;
+use super::model::{Model, ModelConfig};
 use crate::job::{Access, BufferInit, BufferSpec, CosineCheck, Job, Verify};
 
 /// Tokens (padding included) one job carries by default: a few seconds on a software GPU.
@@ -35,7 +35,22 @@ impl Batch {
 
     /// The job for this batch. The weights are a blob named by their hash, fetched by a provider once.
     pub fn job(&self, model: &Model, replicas: u32) -> Job {
-        let config = &model.config;
+        self.job_for(
+            &model.config,
+            model.weights_hash,
+            model.weights.len() as u64,
+            replicas,
+        )
+    }
+
+    /// [`Batch::job`] for a model known by its configuration and its weights' hash and size.
+    pub fn job_for(
+        &self,
+        config: &ModelConfig,
+        weights: blake3::Hash,
+        weights_bytes: u64,
+        replicas: u32,
+    ) -> Job {
         let (texts, seq) = (self.tokens.len() as u32, self.seq());
         let rows = u64::from(texts) * u64::from(seq);
         let (h, i) = (u64::from(config.hidden), u64::from(config.intermediate));
@@ -54,8 +69,8 @@ impl Batch {
         };
         let inits = [
             BufferInit::Blob {
-                hash: *model.weights_hash.as_bytes(),
-                size: model.weights.len() as u64,
+                hash: *weights.as_bytes(),
+                size: weights_bytes,
             },
             BufferInit::Bytes(words(&ids)),
             BufferInit::Bytes(words(&shape)),

@@ -147,7 +147,9 @@ fn embed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
 }
 ";
 
-/// The WGSL source of the embedding job for `config`.
+/// The WGSL source of the embedding job for `config`. Every field of the configuration but its name is
+/// one of the constants at its top (`LAYERS`, `MAX_LEN`, `POOLING`, `NORMALIZE` only for
+/// [`config_of`]), so the configuration can be read back from a job.
 pub(super) fn shader(config: &ModelConfig) -> String {
     let layout = Layout::new(config);
     let mut s = String::new();
@@ -168,7 +170,8 @@ pub(super) fn shader(config: &ModelConfig) -> String {
         "const H: u32 = {h}u;\nconst H3: u32 = {}u;\nconst I: u32 = {}u;\nconst HEADS: u32 = {}u;\n\
          const VOCAB: u32 = {}u;\nconst EPS: f32 = {:e};\nconst SCALE: f32 = {:e};\n\
          const WORD: u32 = {}u;\nconst POSITION: u32 = {}u;\nconst TOKEN_TYPE: u32 = {}u;\n\
-         const EMBED_NORM_G: u32 = {}u;\nconst EMBED_NORM_B: u32 = {}u;",
+         const EMBED_NORM_G: u32 = {}u;\nconst EMBED_NORM_B: u32 = {}u;\n\
+         const LAYERS: u32 = {}u;\nconst MAX_LEN: u32 = {}u;\nconst POOLING: u32 = {}u;\nconst NORMALIZE: u32 = {}u;",
         3 * h,
         config.intermediate,
         config.heads,
@@ -180,6 +183,10 @@ pub(super) fn shader(config: &ModelConfig) -> String {
         layout.token_type,
         layout.embed_norm[0],
         layout.embed_norm[1],
+        config.layers,
+        config.max_len,
+        config.pooling as u32,
+        u32::from(config.normalize),
     );
     s.push_str(COMMON);
     for m in &MATMULS {
@@ -385,4 +392,39 @@ pub(super) fn passes(config: &ModelConfig, texts: u32, seq: u32) -> Vec<Pass> {
     }
     passes.push(pass("pool".into(), [texts, 1, 1]));
     passes
+}
+
+/// The configuration a job's source was written for, named `name`: read from the constants at the top,
+/// and only if the source is exactly what [`shader`] writes for it (so no other job passes for one).
+pub(super) fn config_of(wgsl: &str, name: &str) -> Option<ModelConfig> {
+    let constant = |key: &str| {
+        let prefix = format!("const {key}: ");
+        let line = wgsl.lines().find(|l| l.starts_with(&prefix))?;
+        let value = line.split(" = ").nth(1)?.trim_end_matches(';');
+        Some(value.trim_end_matches('u').to_owned())
+    };
+    let number = |key: &str| constant(key)?.parse::<u32>().ok();
+    let config = ModelConfig {
+        name: name.to_owned(),
+        vocab: number("VOCAB")?,
+        hidden: number("H")?,
+        layers: number("LAYERS")?,
+        heads: number("HEADS")?,
+        intermediate: number("I")?,
+        max_len: number("MAX_LEN")?,
+        eps: constant("EPS")?.parse().ok()?,
+        pooling: match number("POOLING")? {
+            0 => Pooling::Mean,
+            1 => Pooling::Cls,
+            2 => Pooling::Max,
+            _ => return None,
+        },
+        normalize: number("NORMALIZE")? == 1,
+    };
+    // Sizes a hostile job could give to make the pool's CPU work for nothing.
+    let sane = config.heads > 0
+        && config.hidden.is_multiple_of(config.heads)
+        && config.layers <= 64
+        && config.weight_bytes() <= 1 << 31;
+    (sane && shader(&config) == wgsl).then_some(config)
 }

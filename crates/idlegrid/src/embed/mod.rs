@@ -6,6 +6,7 @@
 //! f64 on the CPU; `tiny` writes a random model for tests.
 
 mod batch;
+mod canary;
 mod kernels;
 mod model;
 pub mod reference;
@@ -17,6 +18,7 @@ mod tokenize;
 use std::path::PathBuf;
 
 pub use batch::{Batch, DEFAULT_TOKEN_BUDGET, MAX_TOKEN_BUDGET, REPLICA_COSINE, assemble, split};
+pub use canary::{canary_check, embedding_canary, embedding_model};
 pub use model::{Model, ModelConfig, Pooling, read_config, storage_binding_limit};
 pub use remote::EmbedProgress;
 pub use tiny::{Seeded, TinySpec, write_tiny_model};

@@ -21,9 +21,9 @@ pub(super) const PASSES_PER_LAYER: usize = 7;
 /// How token vectors become one sentence vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pooling {
-    Mean,
-    Cls,
-    Max,
+    Mean = 0,
+    Cls = 1,
+    Max = 2,
 }
 
 /// What the kernels need to know of a model.

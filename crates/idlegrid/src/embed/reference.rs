@@ -113,7 +113,11 @@ pub fn l2_normalize(v: &[f64]) -> Vec<f64> {
 
 /// One text's vector: the whole model on the CPU, in f64, over the text's own tokens (no padding).
 pub fn embed_text(model: &Model, weights: &[f32], tokens: &[u32]) -> Vec<f64> {
-    let c = &model.config;
+    embed_tokens(&model.config, weights, tokens)
+}
+
+/// [`embed_text`] for a model known by its configuration and packed weights.
+pub fn embed_tokens(c: &ModelConfig, weights: &[f32], tokens: &[u32]) -> Vec<f64> {
     let layout = Layout::new(c);
     let h = c.hidden as usize;
     let eps = f64::from(c.eps);

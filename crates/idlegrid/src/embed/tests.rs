@@ -473,3 +473,117 @@ fn cheating_providers_disagree_with_honest_replicas_by_cosine() {
         );
     }
 }
+
+#[test]
+fn an_embedding_job_is_recognised_by_its_source_and_nothing_else_is() {
+    let (_dir, model) = tiny(TinySpec::default());
+    let job = random_batch(&model, &LENGTHS, &mut Seeded::new(3)).job(&model, 2);
+    let (config, hash, size) = embedding_model(&job).unwrap();
+    assert_eq!(config, model.config);
+    assert_eq!(
+        (hash, size),
+        (model.weights_hash, model.weights.len() as u64)
+    );
+    let mut tampered = job.clone();
+    tampered.wgsl = tampered.wgsl.replace("exp(s - m_new)", "0.0");
+    assert!(embedding_model(&tampered).is_none(), "a changed kernel");
+    let mut smaller = job.clone();
+    smaller.buffers[0].init = BufferInit::Blob {
+        hash: *hash.as_bytes(),
+        size: size - 4,
+    };
+    assert!(
+        embedding_model(&smaller).is_none(),
+        "weights of the wrong size"
+    );
+    let matmul = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/jobs/matmul/job.toml");
+    let other = Job::load(&matmul, &crate::JobLimits::default()).unwrap();
+    assert!(embedding_model(&other).is_none(), "another job");
+}
+
+/// The pool's side of embedding work, through its API with a real GPU run for every answer: a
+/// provider that leased an embedding job is sent an embedding canary whose answer the pool computed on
+/// its CPU; honest vectors pass it, a provider skipping a layer fails it.
+#[test]
+fn a_pool_checks_embedding_work_with_canaries_it_answers_on_its_cpu() {
+    use crate::client::own_submitter_key;
+    use crate::pool::verify::ReplicationPolicy;
+    use crate::pool::{Pool, PoolConfig};
+    use crate::protocol::{Capabilities, LeaseOffer, WorkReply};
+    let (_dir, model) = tiny(TinySpec::default());
+    let dir = tempfile::tempdir().unwrap();
+    let key = iroh::SecretKey::from_bytes(&[1; 32]);
+    let submitter = own_submitter_key(&key).public();
+    let config = PoolConfig {
+        replication: ReplicationPolicy {
+            untrusted_replicas: 1,
+            trusted_at: 10,
+        },
+        canary_rate: 1.0,
+        ..PoolConfig::default()
+    };
+    let pool = Pool::open(dir.path(), key, config).unwrap();
+    let gpu = Capabilities {
+        adapter: "test".into(),
+        device_type: "cpu".into(),
+        max_buffer_size: 1 << 30,
+        max_storage_buffer_binding_size: 1 << 27,
+        max_workgroups_per_dimension: 65_535,
+        gflops: 1.0,
+    };
+    let ask = |who: &iroh::PublicKey| -> LeaseOffer {
+        match pool.ask(who, &gpu, 1, &[]).unwrap() {
+            WorkReply::Work { mut leases, .. } => leases.remove(0),
+            other => panic!("{other:?}"),
+        }
+    };
+    let run_lease = |offer: &LeaseOffer, skip_layer: bool| -> Vec<u8> {
+        let mut job = offer.manifest.clone().with_blobs(|h| pool.blob(h)).unwrap();
+        if skip_layer {
+            job.passes.retain(|p| !p.entry.starts_with("l1_"));
+        }
+        embeddings_output(run(&job)).unwrap()
+    };
+    let answer = |who: &iroh::PublicKey, offer: &LeaseOffer, bytes: Vec<u8>| {
+        pool.submit_result(who, offer.lease, vec![("embeddings".into(), bytes)], 10)
+            .unwrap();
+    };
+    for (nonce, input) in [
+        (1, "The weather is lovely today."),
+        (2, "He drove to the stadium."),
+    ] {
+        let manifest = model
+            .batches(&texts(&[input]), DEFAULT_TOKEN_BUDGET)
+            .unwrap()[0]
+            .job(&model, 1);
+        let (id, missing) = pool.offer_job(&submitter, &manifest, nonce).unwrap();
+        if !missing.unwrap().is_empty() {
+            pool.store_blob(&model.weights_hash, &model.weights)
+                .unwrap();
+        }
+        pool.enqueue(&submitter, id, &manifest).unwrap();
+    }
+    let honest = iroh::SecretKey::from_bytes(&[7; 32]).public();
+    let cheat = iroh::SecretKey::from_bytes(&[8; 32]).public();
+    for (who, skips) in [(honest, false), (cheat, true)] {
+        let paid = ask(&who);
+        answer(&who, &paid, run_lease(&paid, false));
+        let canary = ask(&who);
+        assert_ne!(canary.job, paid.job);
+        assert!(
+            embedding_model(&canary.manifest).is_some(),
+            "the canary is embedding work too"
+        );
+        answer(&who, &canary, run_lease(&canary, skips));
+    }
+    assert_eq!(
+        pool.reputation(&honest).unwrap(),
+        2,
+        "a paid job and a passed canary"
+    );
+    assert!(
+        pool.reputation(&cheat).unwrap() < 0,
+        "a failed canary is a strike"
+    );
+}

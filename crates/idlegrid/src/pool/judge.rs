@@ -13,6 +13,8 @@ use super::store::{
 };
 use super::verify::{self, Candidate, Comparison, Verdict};
 use super::{Pool, PoolError, hashed_wire, listing, output_digest};
+use crate::blobs::BlobStore;
+use crate::job::CosineCheck;
 use crate::protocol::{LeaseId, OutputHeader};
 use crate::statement::{Id, now_ms};
 
@@ -106,7 +108,7 @@ impl Pool {
     ) -> Result<Judged, PoolError> {
         let results = store::pending_results(tx, job)?;
         if terms.canary {
-            return judge_canary(tx, job, terms, &results, now);
+            return judge_canary(tx, job, terms, &results, now, &self.shared.blobs);
         }
         let comparison = comparison(tx, job, terms)?;
         let candidates = self.candidates(&results, comparison)?;
@@ -211,8 +213,12 @@ fn judge_canary(
     terms: &JobTerms,
     results: &[ResultRow],
     now: u64,
+    blobs: &BlobStore,
 ) -> Result<Judged, PoolError> {
-    let passed = canary_passed(results, terms.expected.as_ref());
+    let passed = match store::manifest(tx, job)?.verify.cosine {
+        Some(check) => vectors_passed(results, terms.expected.as_ref(), check, blobs)?,
+        None => canary_passed(results, terms.expected.as_ref()),
+    };
     let mut checks = Vec::new();
     for result in results {
         let verdict = if passed {
@@ -241,6 +247,29 @@ fn judge_canary(
 
 fn canary_passed(results: &[ResultRow], expected: Option<&Id>) -> bool {
     results.first().is_some_and(|r| Some(&r.digest) == expected)
+}
+
+/// An embedding canary's vectors against the answer the pool computed (`expected` names its bytes in
+/// the blob store), row by row by cosine.
+fn vectors_passed(
+    results: &[ResultRow],
+    expected: Option<&Id>,
+    check: CosineCheck,
+    blobs: &BlobStore,
+) -> Result<bool, PoolError> {
+    let (Some(result), Some(expected)) = (results.first(), expected) else {
+        return Ok(false);
+    };
+    let Some(answer) = blobs.get(&blake3::Hash::from_bytes(expected.0)) else {
+        return Ok(false);
+    };
+    let returned = listing(&result.outputs)?;
+    Ok(match returned.as_slice() {
+        [(_, hash)] => blobs
+            .get(hash)
+            .is_some_and(|bytes| verify::rows_agree_by_cosine(&bytes, &answer, check)),
+        _ => false,
+    })
 }
 
 #[cfg(test)]
