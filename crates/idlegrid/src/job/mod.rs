@@ -313,6 +313,22 @@ mod tests {
     }
 
     #[test]
+    fn a_wire_job_with_both_tolerance_and_cosine_is_refused() {
+        let mut job = sample();
+        job.verify.cosine = Some(CosineCheck {
+            min: 0.9999,
+            row: 1,
+        });
+        assert!(check_without_shader(&job, &JobLimits::default()).is_ok());
+        job.verify.tolerance = 0.1;
+        let err = check_without_shader(&job, &JobLimits::default()).unwrap_err().to_string();
+        assert!(err.contains("either `tolerance` or `cosine`"), "{err}");
+        job.verify.tolerance = 0.0;
+        job.verify.cosine = Some(CosineCheck { min: 1.5, row: 1 });
+        assert!(check_without_shader(&job, &JobLimits::default()).is_err());
+    }
+
+    #[test]
     fn content_hash_changes_with_the_content() {
         let a = sample();
         let mut b = sample();
