@@ -21,7 +21,7 @@ pub use batch::{Batch, DEFAULT_TOKEN_BUDGET, MAX_TOKEN_BUDGET, REPLICA_COSINE, a
 pub use canary::{canary_check, embedding_canary, embedding_model};
 pub use model::{Model, ModelConfig, Pooling, read_config, storage_binding_limit};
 pub use remote::EmbedProgress;
-pub use tiny::{Seeded, TinySpec, write_tiny_model};
+pub use tiny::{Seeded, TinySpec, sample_embedding_job, tiny_weights, write_tiny_model};
 
 use crate::job::{Job, JobError};
 

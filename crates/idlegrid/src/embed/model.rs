@@ -383,7 +383,7 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, EmbedError> {
 
 /// Packs the tensors in [`Layout`] order: q, k and v stacked, token type 0 only, positions up to
 /// `max_len`.
-fn pack(c: &ModelConfig, t: &Tensors, file: &str) -> Result<Vec<u8>, EmbedError> {
+pub(super) fn pack(c: &ModelConfig, t: &Tensors, file: &str) -> Result<Vec<u8>, EmbedError> {
     let (h, i) = (u64::from(c.hidden), u64::from(c.intermediate));
     let mut out: Vec<f32> = Vec::with_capacity(Layout::new(c).total as usize);
     out.extend(t.f32s(

@@ -587,3 +587,16 @@ fn a_pool_checks_embedding_work_with_canaries_it_answers_on_its_cpu() {
         "a failed canary is a strike"
     );
 }
+
+#[test]
+fn the_tiny_model_in_memory_is_the_one_written_to_disk() {
+    let spec = TinySpec::default();
+    let (_dir, model) = tiny(spec);
+    let (config, weights) = tiny_weights(spec, &model.config.name);
+    assert_eq!(config, model.config);
+    assert_eq!(weights, *model.weights);
+    let sample = sample_embedding_job(8, 1);
+    assert_eq!(sample.name, "Embedding 8 texts (tiny-bert)");
+    let vectors = embeddings_output(run(&sample)).unwrap();
+    assert_eq!(vectors.len(), 8 * 64 * 4);
+}

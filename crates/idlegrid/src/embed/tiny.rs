@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::model::{ModelConfig, Pooling, pack};
 use super::safetensors;
 
 /// Sizes of a tiny model: small enough for a software GPU, with every part a real model has.
@@ -121,7 +122,6 @@ fn tokenizer_json(vocab: &[String]) -> serde_json::Value {
 pub fn write_tiny_model(dir: &Path, spec: TinySpec) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("1_Pooling"))?;
     let vocab = vocab();
-    let (h, i) = (u64::from(spec.hidden), u64::from(spec.intermediate));
     let config = json!({
         "architectures": ["BertModel"], "model_type": "bert", "hidden_act": "gelu",
         "hidden_size": spec.hidden, "intermediate_size": spec.intermediate,
@@ -150,6 +150,13 @@ pub fn write_tiny_model(dir: &Path, spec: TinySpec) -> std::io::Result<()> {
         json!({"word_embedding_dimension": spec.hidden, "pooling_mode_mean_tokens": true}),
     )?;
     write("tokenizer.json", tokenizer_json(&vocab))?;
+    let tensors = tiny_tensors(spec, vocab.len() as u64);
+    std::fs::write(dir.join("model.safetensors"), safetensors::write(&tensors))
+}
+
+/// The tiny model's random tensors, named and shaped as a BERT export names and shapes them.
+fn tiny_tensors(spec: TinySpec, vocab_len: u64) -> Vec<(String, Vec<u64>, Vec<f32>)> {
+    let (h, i) = (u64::from(spec.hidden), u64::from(spec.intermediate));
     let mut rng = Seeded::new(spec.seed);
     let mut tensors = Vec::new();
     let mut add =
@@ -162,7 +169,6 @@ pub fn write_tiny_model(dir: &Path, spec: TinySpec) -> std::io::Result<()> {
             rng(&[h], 0.1),
         )
     };
-    let vocab_len = vocab.len() as u64;
     let positions = u64::from(spec.max_len) * 2;
     add(
         "embeddings.word_embeddings.weight".into(),
@@ -231,5 +237,57 @@ pub fn write_tiny_model(dir: &Path, spec: TinySpec) -> std::io::Result<()> {
         add(format!("{p}output.LayerNorm.weight"), vec![h], g);
         add(format!("{p}output.LayerNorm.bias"), vec![h], b);
     }
-    std::fs::write(dir.join("model.safetensors"), safetensors::write(&tensors))
+    tensors
+}
+
+/// The tiny model in memory: its configuration (named `name`) and packed weights, for work that needs
+/// no tokenizer (the local pool's sample embedding job).
+pub fn tiny_weights(spec: TinySpec, name: &str) -> (ModelConfig, Vec<u8>) {
+    let vocab = vocab().len() as u32;
+    let config = ModelConfig {
+        name: name.to_owned(),
+        vocab,
+        hidden: spec.hidden,
+        layers: spec.layers,
+        heads: spec.heads,
+        intermediate: spec.intermediate,
+        max_len: spec.max_len,
+        eps: 1e-12,
+        pooling: Pooling::Mean,
+        normalize: true,
+    };
+    let bytes = safetensors::write(&tiny_tensors(spec, u64::from(vocab)));
+    let packed = safetensors::Tensors::parse(bytes, name)
+        .and_then(|tensors| pack(&config, &tensors, name))
+        .unwrap_or_default();
+    (config, packed)
+}
+
+/// An embedding job of `texts` random token lists on the tiny model, weights inline: sample work.
+pub fn sample_embedding_job(texts: usize, seed: u64) -> crate::job::Job {
+    let spec = TinySpec {
+        seed,
+        ..TinySpec::default()
+    };
+    let (config, weights) = tiny_weights(spec, "tiny-bert");
+    let mut rng = Seeded::new(seed);
+    let tokens = (0..texts)
+        .map(|_| {
+            let len = 3 + (rng.next_u64() % 20) as usize;
+            (0..len)
+                .map(|_| (rng.next_u64() % u64::from(config.vocab)) as u32)
+                .collect()
+        })
+        .collect();
+    let batch = super::Batch {
+        indices: (0..texts).collect(),
+        tokens,
+    };
+    let hash = blake3::hash(&weights);
+    let manifest = batch.job_for(&config, hash, weights.len() as u64, 1);
+    // Inline, as a job file holds its inputs; this cannot fail, the hash being the weights' own.
+    manifest
+        .clone()
+        .with_blobs(|h| (*h == hash).then(|| weights.clone()))
+        .unwrap_or(manifest)
 }

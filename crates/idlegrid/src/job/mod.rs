@@ -321,7 +321,9 @@ mod tests {
         });
         assert!(check_without_shader(&job, &JobLimits::default()).is_ok());
         job.verify.tolerance = 0.1;
-        let err = check_without_shader(&job, &JobLimits::default()).unwrap_err().to_string();
+        let err = check_without_shader(&job, &JobLimits::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("either `tolerance` or `cosine`"), "{err}");
         job.verify.tolerance = 0.0;
         job.verify.cosine = Some(CosineCheck { min: 1.5, row: 1 });
