@@ -9,7 +9,8 @@
 //!    GPU path to what a CPU does without a GPU framework (sentence-transformers needs torch, several
 //!    GB, and onnxruntime an ONNX export made with torch: neither can be had here).
 //!
-//! Local and pool runs alternate, `--runs N` each (default 2); medians are printed. `--quick` (or running
+//! Local and pool runs alternate, `--runs N` each (default 2); medians are printed; `--texts N` changes
+//! the count. `--quick` (or running
 //! without `--bench`, as `cargo test --benches` does) uses 50 texts and the tiny model.
 
 use std::path::PathBuf;
@@ -73,11 +74,11 @@ const WORDS: &[&str] = &[
     "with",
 ];
 
-/// `count` sentences of 3 to 60 words, deterministically mixed.
+/// `count` sentences of 2 to 30 words, deterministically mixed.
 fn sentences(count: usize) -> Vec<String> {
     (0..count)
         .map(|i| {
-            let words = 3 + (i * 7919 + i * i) % 58;
+            let words = 2 + (i * 7919 + i * i) % 29;
             let mut s: Vec<&str> = (0..words)
                 .map(|w| WORDS[(i * 31 + w * 17 + w * w) % WORDS.len()])
                 .collect();
@@ -168,7 +169,12 @@ fn main() {
         dir
     };
     let model = Model::load(&model_dir, &JobLimits::default()).unwrap();
-    let texts = sentences(if quick { 50 } else { 1000 });
+    let count = args
+        .iter()
+        .position(|a| a == "--texts")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if quick { 50 } else { 1000 });
+    let texts = sentences(count);
     let tokens: u64 = model
         .tokenize(&texts)
         .unwrap()
