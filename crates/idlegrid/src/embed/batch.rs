@@ -117,11 +117,14 @@ impl Batch {
         }
     }
 
-    /// The job with the weights in it, to run without a pool.
+    /// The job with the weights in it, to run without a pool. The weights are the model's own, so
+    /// they are put in without hashing them again (90 MB for all-MiniLM-L6-v2, every batch).
     pub fn local_job(&self, model: &Model) -> Result<Job, EmbedError> {
-        let job = self.job(model, 1);
-        job.with_blobs(|hash| (*hash == model.weights_hash).then(|| model.weights.to_vec()))
-            .map_err(EmbedError::Job)
+        let mut job = self.job(model, 1);
+        if let Some(weights) = job.buffers.first_mut() {
+            weights.init = BufferInit::Bytes(model.weights.to_vec());
+        }
+        Ok(job)
     }
 
     /// The vectors in a job's `embeddings` output, one per text of this batch.
