@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -151,14 +151,6 @@ fn a_pool_killed_mid_batch_restarts_and_every_job_completes_once() {
     assert_eq!(jobs.len(), JOBS, "no job paid twice");
 }
 
-fn nix_kill(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn submit_reports_a_refused_job_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,23 +286,6 @@ fn endless_job(dir: &Path) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-/// A pool on 127.0.0.1 that takes `submitter_dir`'s jobs, one replica each, no canaries.
-fn pool_for(dir: &Path, submitter_dir: &Path, extra: &[&str]) -> (Process, String) {
-    let submitter = public_key(submitter_dir);
-    let mut args = vec![
-        "--bind",
-        "127.0.0.1:0",
-        "--allow",
-        &submitter,
-        "--replicas-for-new",
-        "1",
-        "--canary-rate",
-        "0",
-    ];
-    args.extend_from_slice(extra);
-    start_pool(dir, &args)
 }
 
 /// `idlegrid submit JOB --json` with stderr piped (no terminal): its output once it ends, or a

@@ -6,7 +6,9 @@ mod support;
 
 mod chain_payouts;
 mod cli_network;
+mod embeddings;
 mod home_networks;
 mod nat;
 mod nat_lab;
+mod openai_endpoint;
 mod peers;

@@ -169,3 +169,29 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A pool on 127.0.0.1 that takes `submitter_dir`'s jobs, one replica each, no canaries.
+pub fn pool_for(dir: &Path, submitter_dir: &Path, extra: &[&str]) -> (Process, String) {
+    let submitter = public_key(submitter_dir);
+    let mut args = vec![
+        "--bind",
+        "127.0.0.1:0",
+        "--allow",
+        &submitter,
+        "--replicas-for-new",
+        "1",
+        "--canary-rate",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    start_pool(dir, &args)
+}
+
+/// SIGKILL: the process gets no chance to clean up, as after a crash.
+pub fn nix_kill(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -100,12 +100,7 @@ impl Client {
 
     /// Sends the job with a fresh nonce.
     pub async fn submit(&self, job: &Job) -> Result<JobHandle<'_>, ClientError> {
-        let nonce = u64::from_le_bytes(
-            blake3::hash(&SecretKey::generate().to_bytes()).as_bytes()[..8]
-                .try_into()
-                .unwrap_or_default(),
-        );
-        self.submit_with_nonce(job, nonce).await
+        self.submit_with_nonce(job, fresh_nonce()).await
     }
 
     /// Sends the job; the same job and nonce sent again name the same queued job.
@@ -115,6 +110,28 @@ impl Client {
         nonce: u64,
     ) -> Result<JobHandle<'_>, ClientError> {
         let (manifest, blobs) = job.clone().into_manifest();
+        let blobs: Vec<(blake3::Hash, &[u8])> =
+            blobs.iter().map(|(h, b)| (*h, b.as_slice())).collect();
+        self.submit_parts(manifest, &blobs, nonce).await
+    }
+
+    /// Sends a manifest whose blobs the caller holds (`blobs`: hash and bytes), with a fresh nonce; the
+    /// pool asks only for those it lacks. Large inputs shared by many jobs (model weights) are hashed
+    /// once this way, not once a job.
+    pub async fn submit_manifest(
+        &self,
+        manifest: Job,
+        blobs: &[(blake3::Hash, &[u8])],
+    ) -> Result<JobHandle<'_>, ClientError> {
+        self.submit_parts(manifest, blobs, fresh_nonce()).await
+    }
+
+    async fn submit_parts(
+        &self,
+        manifest: Job,
+        blobs: &[(blake3::Hash, &[u8])],
+        nonce: u64,
+    ) -> Result<JobHandle<'_>, ClientError> {
         let request = SubmitRequest::Job { manifest, nonce };
         let job = self
             .retrying(|connection| {
@@ -197,6 +214,14 @@ impl JobHandle<'_> {
     }
 }
 
+fn fresh_nonce() -> u64 {
+    u64::from_le_bytes(
+        blake3::hash(&SecretKey::generate().to_bytes()).as_bytes()[..8]
+            .try_into()
+            .unwrap_or_default(),
+    )
+}
+
 /// The key a pool's own identity submits with; derived, so only the pool's owner can have it.
 pub fn own_submitter_key(pool_key: &SecretKey) -> SecretKey {
     SecretKey::from_bytes(&blake3::derive_key(
@@ -227,7 +252,7 @@ async fn dial(endpoint: &Endpoint, pool: &EndpointAddr) -> Result<Connection, Cl
 async fn send_job(
     connection: &Connection,
     request: &SubmitRequest,
-    blobs: &[(blake3::Hash, Vec<u8>)],
+    blobs: &[(blake3::Hash, &[u8])],
 ) -> Result<Id, ClientError> {
     let (mut send, mut recv) = connection.open_bi().await.map_err(ProtocolError::from)?;
     write_frame(&mut send, request).await?;

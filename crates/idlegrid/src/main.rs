@@ -84,6 +84,10 @@ enum Command {
     Chain(chain::ChainCommand),
     /// Run a relay server, for peers behind NAT to reach each other through and punch direct paths
     Relay(cli::relay::RelayServerArgs),
+    /// Sentence embeddings of texts, one {"index", "embedding"} JSON line per text, in order
+    Embed(cli::embed::EmbedArgs),
+    /// An OpenAI-compatible endpoint: POST /v1/embeddings and GET /v1/models
+    Serve(cli::serve::ServeArgs),
     /// The GPU worker a provider runs jobs in; speaks frames on stdin/stdout, not for people
     #[command(hide = true)]
     Worker,
@@ -117,7 +121,7 @@ fn init_logging(command: &Command) {
     // times. RUST_LOG=info (or debug) shows more.
     let long_running = matches!(
         command,
-        Command::Pool(_) | Command::Provide(_) | Command::Relay(_)
+        Command::Pool(_) | Command::Provide(_) | Command::Relay(_) | Command::Serve(_)
     );
     let default = if long_running {
         "warn,idlegrid=info,wgpu_hal=error,wgpu_core=error,naga=error"
@@ -170,6 +174,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::VerifyEarnings(args) => chain::verify_earnings(args),
         Command::Chain(command) => chain::chain(command),
         Command::Relay(args) => cli::relay::relay(args),
+        Command::Embed(args) => cli::embed::embed(args),
+        Command::Serve(args) => cli::serve::serve(args),
         Command::Worker => Ok(idlegrid::worker::serve()?),
     }
 }

@@ -136,6 +136,7 @@ fn any_job() -> impl Strategy<Value = Job> {
                 verify: Verify {
                     replicas,
                     tolerance,
+                    cosine: None,
                 },
                 reward: reward.map(Amount::from_micros),
             },

@@ -154,11 +154,11 @@ pub struct EarningsArgs {
     proof: Option<PathBuf>,
 }
 
-pub(super) fn identity(data: &Path) -> anyhow::Result<Identity> {
+pub(crate) fn identity(data: &Path) -> anyhow::Result<Identity> {
     Ok(Identity::load_or_create(data, &KeyStore::from_env())?)
 }
 
-pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

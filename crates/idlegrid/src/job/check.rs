@@ -22,6 +22,7 @@ pub fn check(job: &Job, limits: &JobLimits) -> Result<ShaderInterface, JobError>
 pub fn check_without_shader(job: &Job, limits: &JobLimits) -> Result<(), JobError> {
     check_limits(job, limits)?;
     check_buffers(job)?;
+    check_verify(job)?;
     check_inputs_present(job)
 }
 
@@ -30,6 +31,7 @@ pub fn check_without_shader(job: &Job, limits: &JobLimits) -> Result<(), JobErro
 pub fn check_manifest(job: &Job, limits: &JobLimits) -> Result<ShaderInterface, JobError> {
     check_limits(job, limits)?;
     check_buffers(job)?;
+    check_verify(job)?;
     let interface = ShaderInterface::from_wgsl(&job.wgsl, &job.source_name)?;
     check_fit(job, &interface)?;
     Ok(interface)
@@ -51,6 +53,28 @@ fn check_label(key: &str, text: &str) -> Result<(), JobError> {
         file: "the job".into(),
         key: key.into(),
         message,
+    })
+}
+
+/// `[verify]` as the job file allows it, for jobs that arrive in wire form: `cosine` (from -1 to 1, with
+/// rows of at least one float) or `tolerance`, never both, so the pool compares them one way only.
+fn check_verify(job: &Job) -> Result<(), JobError> {
+    let v = &job.verify;
+    let message = match v.cosine {
+        _ if !(v.tolerance.is_finite() && v.tolerance >= 0.0) => {
+            "tolerance must be a number of 0 or more"
+        }
+        Some(_) if v.tolerance > 0.0 => "give either `tolerance` or `cosine`, not both",
+        Some(c) if !(c.min.is_finite() && (-1.0..=1.0).contains(&c.min)) => {
+            "cosine must be from -1 to 1"
+        }
+        Some(c) if c.row == 0 => "row must be at least 1",
+        _ => return Ok(()),
+    };
+    Err(JobError::Format {
+        file: "the job".into(),
+        key: "verify".into(),
+        message: message.into(),
     })
 }
 

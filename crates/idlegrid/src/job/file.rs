@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::bytes;
-use super::{Access, BufferInit, BufferSpec, Job, JobError, JobLimits, Pass, Verify};
+use super::{Access, BufferInit, BufferSpec, CosineCheck, Job, JobError, JobLimits, Pass, Verify};
 use crate::amount::Amount;
 
 #[derive(Deserialize)]
@@ -50,6 +50,8 @@ struct PassEntry {
 struct VerifyEntry {
     replicas: Option<u32>,
     tolerance: Option<f64>,
+    cosine: Option<f64>,
+    row: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -242,9 +244,34 @@ fn verify(entry: Option<VerifyEntry>, origin: &Origin<'_>) -> Result<Verify, Job
     let Some(entry) = entry else {
         return Ok(defaults);
     };
+    let cosine = match (entry.cosine, entry.row, entry.tolerance) {
+        (None, None, _) => None,
+        (Some(_), _, Some(_)) => {
+            return Err(origin.error(
+                "verify.cosine",
+                "give either `tolerance` or `cosine` (with `row`), not both",
+            ));
+        }
+        (Some(min), Some(row), None) => {
+            if !(min.is_finite() && (-1.0..=1.0).contains(&min)) {
+                return Err(origin.error("verify.cosine", "must be a number from -1 to 1"));
+            }
+            if row == 0 {
+                return Err(origin.error("verify.row", "must be at least 1"));
+            }
+            Some(CosineCheck { min, row })
+        }
+        (Some(_), None, _) => {
+            return Err(origin.error("verify.row", "`cosine` needs `row`, the floats in a row"));
+        }
+        (None, Some(_), _) => {
+            return Err(origin.error("verify.row", "`row` goes with `cosine`"));
+        }
+    };
     let verify = Verify {
         replicas: entry.replicas.unwrap_or(defaults.replicas),
         tolerance: entry.tolerance.unwrap_or(defaults.tolerance),
+        cosine,
     };
     if verify.replicas == 0 {
         return Err(origin.error("verify.replicas", "must be at least 1"));
@@ -420,6 +447,34 @@ wgsl = "@compute @workgroup_size(1) fn main() {}"
                 .starts_with("job.toml: reward.amount: `0.5 coins`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn cosine_verification_needs_a_row_and_excludes_tolerance() {
+        let job = parse_str(&format!(
+            "{INLINE}\n[verify]\nreplicas = 2\ncosine = 0.9999\nrow = 384\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            job.verify.cosine,
+            Some(CosineCheck {
+                min: 0.9999,
+                row: 384
+            })
+        );
+        assert_eq!(job.verify.tolerance, 0.0);
+        let both = parse_str(&format!(
+            "{INLINE}\n[verify]\ncosine = 0.9999\nrow = 384\ntolerance = 0.1\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            both.to_string(),
+            "job.toml: verify.cosine: give either `tolerance` or `cosine` (with `row`), not both"
+        );
+        let no_row = parse_str(&format!("{INLINE}\n[verify]\ncosine = 0.9\n")).unwrap_err();
+        assert!(no_row.to_string().contains("verify.row"), "{no_row}");
+        let wild = parse_str(&format!("{INLINE}\n[verify]\ncosine = 2.0\nrow = 4\n")).unwrap_err();
+        assert!(wild.to_string().contains("from -1 to 1"), "{wild}");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::amount::Amount;
 
-pub use check::{check, check_fit, check_manifest, check_without_shader};
+pub use check::{MAX_NAME_CHARS, check, check_fit, check_manifest, check_without_shader};
+pub(crate) use error::bytes;
 pub use error::{Fault, JobError, WgslError};
 pub use interface::{BindingKind, ShaderBinding, ShaderEntryPoint, ShaderInterface};
 pub use limits::JobLimits;
@@ -85,6 +86,16 @@ pub struct Verify {
     pub replicas: u32,
     /// 0 means bit-exact; otherwise the largest relative error allowed between f32 outputs.
     pub tolerance: f64,
+    /// Instead of `tolerance`: f32 outputs agree row by row by cosine similarity (embeddings, whose
+    /// floats differ across GPUs but whose directions do not).
+    pub cosine: Option<CosineCheck>,
+}
+
+/// Rows of `row` f32 values agree when their cosine similarity is at least `min`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CosineCheck {
+    pub min: f64,
+    pub row: u32,
 }
 
 impl Default for Verify {
@@ -92,6 +103,7 @@ impl Default for Verify {
         Verify {
             replicas: 1,
             tolerance: 0.0,
+            cosine: None,
         }
     }
 }
@@ -298,6 +310,24 @@ mod tests {
                 .to_string()
                 .contains("does not match its hash")
         );
+    }
+
+    #[test]
+    fn a_wire_job_with_both_tolerance_and_cosine_is_refused() {
+        let mut job = sample();
+        job.verify.cosine = Some(CosineCheck {
+            min: 0.9999,
+            row: 1,
+        });
+        assert!(check_without_shader(&job, &JobLimits::default()).is_ok());
+        job.verify.tolerance = 0.1;
+        let err = check_without_shader(&job, &JobLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("either `tolerance` or `cosine`"), "{err}");
+        job.verify.tolerance = 0.0;
+        job.verify.cosine = Some(CosineCheck { min: 1.5, row: 1 });
+        assert!(check_without_shader(&job, &JobLimits::default()).is_err());
     }
 
     #[test]

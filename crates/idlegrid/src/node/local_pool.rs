@@ -241,6 +241,8 @@ pub fn sample_jobs(examples: Option<&Path>) -> Vec<Job> {
     if jobs.is_empty() {
         jobs.push(built_in_job());
     }
+    // Inference is work like any other: a small embedding request on a tiny random model.
+    jobs.push(crate::embed::sample_embedding_job(8, 1));
     for job in &mut jobs {
         job.verify.replicas = 1;
     }
@@ -281,6 +283,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         verify: Verify {
             replicas: 1,
             tolerance: 0.0,
+            cosine: None,
         },
         reward: Some(Amount::from_micros(200)),
     }
@@ -299,9 +302,13 @@ mod tests {
     fn without_examples_the_built_in_job_is_the_sample() {
         let dir = tempfile::tempdir().unwrap();
         let jobs = sample_jobs(Some(dir.path()));
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].name, "collatz");
-        assert_eq!(sample_jobs(None).len(), 1);
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["collatz", "Embedding 8 texts (tiny-bert)"]);
+        assert_eq!(sample_jobs(None).len(), 2);
+        // Both run as they are: the embedding job carries its weights.
+        for job in &jobs {
+            crate::job::check(job, &JobLimits::default()).unwrap();
+        }
     }
 
     #[test]

@@ -11,8 +11,10 @@ use super::store::{
     self, JobStage, JobTerms, LeaseEnd, LeaseState, RecordChange, ResultRow, ResultVerdict,
     StoreError,
 };
-use super::verify::{self, Candidate, Verdict};
+use super::verify::{self, Candidate, Comparison, Verdict};
 use super::{Pool, PoolError, hashed_wire, listing, output_digest};
+use crate::blobs::BlobStore;
+use crate::job::CosineCheck;
 use crate::protocol::{LeaseId, OutputHeader};
 use crate::statement::{Id, now_ms};
 
@@ -106,16 +108,17 @@ impl Pool {
     ) -> Result<Judged, PoolError> {
         let results = store::pending_results(tx, job)?;
         if terms.canary {
-            return judge_canary(tx, job, terms, &results, now);
+            return judge_canary(tx, job, terms, &results, now, &self.shared.blobs);
         }
-        let candidates = self.candidates(&results, terms.tolerance)?;
+        let comparison = comparison(tx, job, terms)?;
+        let candidates = self.candidates(&results, comparison)?;
         let all_trusted = self.all_trusted(tx, candidates.iter().map(|c| &c.provider))?;
         let needed = self
             .shared
             .config
             .replication
             .needed(terms.replicas, all_trusted);
-        match verify::judge(&candidates, needed, terms.tolerance) {
+        match verify::judge(&candidates, needed, comparison) {
             Verdict::Pending => Ok(Judged::default()),
             Verdict::Agreed { agree, disagree } => {
                 let winner = &results[agree[0]];
@@ -170,12 +173,12 @@ impl Pool {
     fn candidates(
         &self,
         results: &[ResultRow],
-        tolerance: f64,
+        comparison: Comparison,
     ) -> Result<Vec<Candidate>, PoolError> {
         results
             .iter()
             .map(|r| {
-                let outputs = if tolerance > 0.0 {
+                let outputs = if comparison.needs_bytes() {
                     listing(&r.outputs)?
                         .iter()
                         .map(|(_, hash)| self.shared.blobs.get(hash).unwrap_or_default())
@@ -193,6 +196,15 @@ impl Pool {
     }
 }
 
+/// How a job's results are compared. The cosine rule is read from the job's manifest: the database
+/// keeps only the tolerance in a column of its own.
+fn comparison(tx: &Transaction, job: &Id, terms: &JobTerms) -> Result<Comparison, PoolError> {
+    if terms.tolerance > 0.0 {
+        return Ok(Comparison::Relative(terms.tolerance));
+    }
+    Ok(Comparison::of(&store::manifest(tx, job)?.verify))
+}
+
 /// A canary has one result, from the one provider it was for: right or wrong against the answer
 /// the pool knew. Either way it earns nothing, and its provider is told how it went.
 fn judge_canary(
@@ -201,8 +213,12 @@ fn judge_canary(
     terms: &JobTerms,
     results: &[ResultRow],
     now: u64,
+    blobs: &BlobStore,
 ) -> Result<Judged, PoolError> {
-    let passed = canary_passed(results, terms.expected.as_ref());
+    let passed = match store::manifest(tx, job)?.verify.cosine {
+        Some(check) => vectors_passed(results, terms.expected.as_ref(), check, blobs)?,
+        None => canary_passed(results, terms.expected.as_ref()),
+    };
     let mut checks = Vec::new();
     for result in results {
         let verdict = if passed {
@@ -231,6 +247,29 @@ fn judge_canary(
 
 fn canary_passed(results: &[ResultRow], expected: Option<&Id>) -> bool {
     results.first().is_some_and(|r| Some(&r.digest) == expected)
+}
+
+/// An embedding canary's vectors against the answer the pool computed (`expected` names its bytes in
+/// the blob store), row by row by cosine.
+fn vectors_passed(
+    results: &[ResultRow],
+    expected: Option<&Id>,
+    check: CosineCheck,
+    blobs: &BlobStore,
+) -> Result<bool, PoolError> {
+    let (Some(result), Some(expected)) = (results.first(), expected) else {
+        return Ok(false);
+    };
+    let Some(answer) = blobs.get(&blake3::Hash::from_bytes(expected.0)) else {
+        return Ok(false);
+    };
+    let returned = listing(&result.outputs)?;
+    Ok(match returned.as_slice() {
+        [(_, hash)] => blobs
+            .get(hash)
+            .is_some_and(|bytes| verify::rows_agree_by_cosine(&bytes, &answer, check)),
+        _ => false,
+    })
 }
 
 #[cfg(test)]

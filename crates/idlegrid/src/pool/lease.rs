@@ -13,7 +13,8 @@ use rusqlite::Transaction;
 use super::chain_store;
 use super::store::{self, FailedTry, JobStage, LeaseEnd, LeaseState, RecordChange, StoreError};
 use super::{Pool, PoolError, canary, job_id, output_digest, random_u64, tries, verify};
-use crate::job::Fault;
+use crate::embed;
+use crate::job::{Fault, Job};
 use crate::protocol::{Capabilities, Delivery, LeaseId, LeaseOffer, WorkReply};
 use crate::statement::{AddressBinding, Check, Id, Payout, Receipt, Signed, now_ms};
 
@@ -53,7 +54,7 @@ impl Pool {
                 slots as usize - leases.len(),
                 now,
             )?;
-            self.draw_canaries(&tx, provider, paid.len(), now)?;
+            self.draw_canaries(&tx, provider, &paid, now)?;
             leases.extend(paid);
         }
         let expires_ms = now + u64::try_from(config.lease_time.as_millis()).unwrap_or(u64::MAX);
@@ -145,23 +146,32 @@ impl Pool {
     }
 
     /// Rolls the dice once per paid lease; a hit queues one canary for `provider`, leased with its
-    /// next free slot. At most one waits at a time.
+    /// next free slot. At most one waits at a time. When the paid work includes an embedding job whose
+    /// weights the pool holds, the canary is an embedding job with an answer computed here.
     fn draw_canaries(
         &self,
         tx: &Transaction,
         provider: &PublicKey,
-        paid_leases: usize,
+        paid: &[Id],
         now: u64,
     ) -> Result<(), PoolError> {
         let rate = self.shared.config.canary_rate;
-        let hit = (0..paid_leases).any(|_| (random_u64() as f64 / u64::MAX as f64) < rate);
+        let hit = paid
+            .iter()
+            .any(|_| (random_u64() as f64 / u64::MAX as f64) < rate);
         if !hit || store::queued_canary(tx, provider)?.is_some() {
             return Ok(());
         }
         let seed = random_u64();
-        let (job, expected) = canary::canary(seed as u32);
+        let (job, expected) = match self.embedding_canary(tx, paid, seed)? {
+            Some(canary) => canary,
+            None => {
+                let (job, expected) = canary::canary(seed as u32);
+                let expected = output_digest(&[("data".to_owned(), blake3::hash(&expected))]);
+                (job, expected)
+            }
+        };
         let id = job_id(&self.public_key(), &job, seed);
-        let expected = output_digest(&[("data".to_owned(), blake3::hash(&expected))]);
         let row = self.job_row(self.public_key(), id, &job, Some(*provider), Some(expected));
         store::insert_job(tx, &row, now)?;
         Ok(())
@@ -186,6 +196,34 @@ impl Pool {
             store::finish_job(tx, job, JobStage::Failed, Some(&reason), None, now)?;
         }
         Ok(())
+    }
+
+    /// An embedding canary for the model of the first embedding job among `paid` whose weights the pool
+    /// holds: the job, and as its expected answer the hash of the vectors, kept in the blob store (its
+    /// judge compares by cosine, not by digest).
+    fn embedding_canary(
+        &self,
+        tx: &Transaction,
+        paid: &[Id],
+        seed: u64,
+    ) -> Result<Option<(Job, Id)>, PoolError> {
+        for job in paid {
+            let Some((config, hash, _)) = embed::embedding_model(&store::manifest(tx, job)?) else {
+                continue;
+            };
+            let Some(bytes) = self.shared.blobs.get(&hash) else {
+                continue;
+            };
+            let weights: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let (canary, vectors) = embed::embedding_canary(&config, hash, &weights, seed);
+            let answer = blake3::hash(&vectors);
+            self.shared.blobs.put(&answer, &vectors)?;
+            return Ok(Some((canary, Id(*answer.as_bytes()))));
+        }
+        Ok(None)
     }
 
     /// Fails the submitted jobs that no provider took for the give-up time; looks at most once a

@@ -1,10 +1,36 @@
-//! How a pool decides that results are right: replicas compared bit-exactly or within a relative
-//! tolerance, a majority that must be reached, and how many replicas a job needs given who ran it.
+//! How a pool decides that results are right: replicas compared bit-exactly, within a relative
+//! tolerance or row by row by cosine similarity, a majority that must be reached, and how many replicas a job needs given who ran it.
 //! Pure functions over data, so every rule is tested as a table.
 
 use iroh::PublicKey;
 
+use crate::job::{CosineCheck, Verify};
 use crate::statement::Id;
+
+/// How two results' outputs are compared, from the job's `[verify]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Comparison {
+    Exact,
+    /// f32 values within this relative error.
+    Relative(f64),
+    /// Rows of f32 values agreeing by cosine similarity.
+    Cosine(CosineCheck),
+}
+
+impl Comparison {
+    pub fn of(verify: &Verify) -> Comparison {
+        match verify.cosine {
+            Some(check) => Comparison::Cosine(check),
+            None if verify.tolerance > 0.0 => Comparison::Relative(verify.tolerance),
+            None => Comparison::Exact,
+        }
+    }
+
+    /// Whether deciding needs the outputs' bytes, not only their digests.
+    pub fn needs_bytes(self) -> bool {
+        self != Comparison::Exact
+    }
+}
 
 /// One provider's returned result.
 #[derive(Clone, Debug)]
@@ -12,7 +38,7 @@ pub struct Candidate {
     pub provider: PublicKey,
     /// Hash over every output's name and bytes.
     pub digest: Id,
-    /// The outputs' bytes, needed only when comparing within a tolerance.
+    /// The outputs' bytes, needed only when comparing within a tolerance or by cosine.
     pub outputs: Vec<Vec<u8>>,
 }
 
@@ -35,12 +61,12 @@ pub fn max_results(needed: u32) -> usize {
 }
 
 /// Judges the results so far of a job that needs `needed` agreeing ones.
-pub fn judge(candidates: &[Candidate], needed: u32, tolerance: f64) -> Verdict {
+pub fn judge(candidates: &[Candidate], needed: u32, comparison: Comparison) -> Verdict {
     let mut classes: Vec<Vec<usize>> = Vec::new();
     for (i, candidate) in candidates.iter().enumerate() {
         match classes
             .iter_mut()
-            .find(|class| agree(&candidates[class[0]], candidate, tolerance))
+            .find(|class| agree(&candidates[class[0]], candidate, comparison))
         {
             Some(class) => class.push(i),
             None => classes.push(vec![i]),
@@ -71,16 +97,43 @@ pub fn judge(candidates: &[Candidate], needed: u32, tolerance: f64) -> Verdict {
     Verdict::Pending
 }
 
-fn agree(a: &Candidate, b: &Candidate, tolerance: f64) -> bool {
+fn agree(a: &Candidate, b: &Candidate, comparison: Comparison) -> bool {
     if a.digest == b.digest {
         return true;
     }
-    tolerance > 0.0
-        && a.outputs.len() == b.outputs.len()
-        && a.outputs
-            .iter()
-            .zip(&b.outputs)
-            .all(|(x, y)| within_tolerance(x, y, tolerance))
+    let outputs_agree = |same: &dyn Fn(&[u8], &[u8]) -> bool| {
+        a.outputs.len() == b.outputs.len()
+            && a.outputs.iter().zip(&b.outputs).all(|(x, y)| same(x, y))
+    };
+    match comparison {
+        Comparison::Exact => false,
+        Comparison::Relative(tolerance) => outputs_agree(&|x, y| within_tolerance(x, y, tolerance)),
+        Comparison::Cosine(check) => outputs_agree(&|x, y| rows_agree_by_cosine(x, y, check)),
+    }
+}
+
+/// Both buffers read as rows of `check.row` little-endian f32: every pair of rows has a cosine
+/// similarity of at least `check.min`. A row that is all zeros, or holds a NaN or an infinity, agrees
+/// with nothing: a result made of them cannot pass for any answer.
+pub fn rows_agree_by_cosine(a: &[u8], b: &[u8], check: CosineCheck) -> bool {
+    let row_bytes = check.row as usize * 4;
+    if a.len() != b.len() || row_bytes == 0 || !a.len().is_multiple_of(row_bytes) {
+        return false;
+    }
+    a.chunks_exact(row_bytes)
+        .zip(b.chunks_exact(row_bytes))
+        .all(|(x, y)| {
+            let (mut dot, mut xx, mut yy) = (0.0f64, 0.0f64, 0.0f64);
+            for (p, q) in x.chunks_exact(4).zip(y.chunks_exact(4)) {
+                let p = f64::from(f32::from_le_bytes([p[0], p[1], p[2], p[3]]));
+                let q = f64::from(f32::from_le_bytes([q[0], q[1], q[2], q[3]]));
+                dot += p * q;
+                xx += p * p;
+                yy += q * q;
+            }
+            let cosine = dot / (xx.sqrt() * yy.sqrt());
+            cosine.is_finite() && cosine >= check.min
+        })
 }
 
 /// Both buffers read as little-endian f32, element by element: equal (NaN matching NaN), or off by at
@@ -192,7 +245,7 @@ mod tests {
         for (answers, needed, expected) in cases {
             let candidates: Vec<_> = answers.iter().map(|&a| candidate(a)).collect();
             assert_eq!(
-                &judge(&candidates, *needed, 0.0),
+                &judge(&candidates, *needed, Comparison::Exact),
                 expected,
                 "{answers:?} needing {needed}"
             );
@@ -202,14 +255,17 @@ mod tests {
     #[test]
     fn gives_up_after_the_most_results_a_job_may_take() {
         let candidates: Vec<_> = [1, 2, 3, 4, 5].iter().map(|&a| candidate(a)).collect();
-        let Verdict::Failed { reason } = judge(&candidates, 2, 0.0) else {
+        let Verdict::Failed { reason } = judge(&candidates, 2, Comparison::Exact) else {
             panic!("expected failure");
         };
         assert!(
             reason.contains("5 results, 5 different answers"),
             "{reason}"
         );
-        assert_eq!(judge(&candidates[..4], 2, 0.0), Verdict::Pending);
+        assert_eq!(
+            judge(&candidates[..4], 2, Comparison::Exact),
+            Verdict::Pending
+        );
     }
 
     #[test]
@@ -218,14 +274,62 @@ mod tests {
         let mut b = candidate(2);
         a.outputs = vec![floats(&[1000.0, 1.0, f32::NAN])];
         b.outputs = vec![floats(&[1000.01, 1.000001, f32::NAN])];
-        assert_eq!(judge(&[a.clone(), b.clone()], 2, 0.0), Verdict::Pending);
+        assert_eq!(
+            judge(&[a.clone(), b.clone()], 2, Comparison::Exact),
+            Verdict::Pending
+        );
         assert!(matches!(
-            judge(&[a.clone(), b.clone()], 2, 1e-4),
+            judge(&[a.clone(), b.clone()], 2, Comparison::Relative(1e-4)),
             Verdict::Agreed { .. }
         ));
-        assert_eq!(judge(&[a.clone(), b.clone()], 2, 1e-6), Verdict::Pending);
+        assert_eq!(
+            judge(&[a.clone(), b.clone()], 2, Comparison::Relative(1e-6)),
+            Verdict::Pending
+        );
         b.outputs = vec![floats(&[1000.0, 1.0])];
-        assert_eq!(judge(&[a, b], 2, 0.5), Verdict::Pending, "lengths differ");
+        assert_eq!(
+            judge(&[a, b], 2, Comparison::Relative(0.5)),
+            Verdict::Pending,
+            "lengths differ"
+        );
+    }
+
+    #[test]
+    fn cosine_compares_row_by_row_and_refuses_degenerate_rows() {
+        let check = CosineCheck {
+            min: 0.9999,
+            row: 3,
+        };
+        let cosine = |x: &[f32], y: &[f32]| rows_agree_by_cosine(&floats(x), &floats(y), check);
+        // Scale does not matter, direction does, and every row must agree.
+        assert!(cosine(
+            &[1.0, 2.0, 3.0, 0.0, 1.0, 0.0],
+            &[2.0, 4.0, 6.0, 0.0, 1.0, 0.001]
+        ));
+        assert!(!cosine(
+            &[1.0, 2.0, 3.0, 0.0, 1.0, 0.0],
+            &[1.0, 2.0, 3.0, 0.0, 1.0, 0.1]
+        ));
+        assert!(!cosine(&[0.0; 3], &[0.0; 3]), "all zeros");
+        assert!(!cosine(&[f32::NAN, 1.0, 1.0], &[f32::NAN, 1.0, 1.0]), "NaN");
+        assert!(
+            !cosine(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 3.0, 4.0]),
+            "not whole rows"
+        );
+        let mut a = candidate(1);
+        let mut b = candidate(2);
+        a.outputs = vec![floats(&[1.0, 2.0, 3.0])];
+        b.outputs = vec![floats(&[1.00001, 2.0, 3.0])];
+        assert!(matches!(
+            judge(&[a, b], 2, Comparison::Cosine(check)),
+            Verdict::Agreed { .. }
+        ));
+        let verify = Verify {
+            replicas: 2,
+            tolerance: 0.0,
+            cosine: Some(check),
+        };
+        assert_eq!(Comparison::of(&verify), Comparison::Cosine(check));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod embeddings;
 mod engine;
 mod examples;
 mod refusals;
