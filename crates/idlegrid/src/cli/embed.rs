@@ -45,6 +45,8 @@ pub struct Backend {
     /// Whose identity submits to the pool (default: the platform data dir)
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub relays: super::relay::RelayArgs,
 }
 
 #[derive(Args)]
@@ -171,8 +173,9 @@ fn embed_through_pool(
 ) -> anyhow::Result<Embeddings> {
     let data = backend.data.clone().unwrap_or_else(default_data_dir);
     let key = crate::cli::network::identity(&data)?.secret_key().clone();
+    let network = backend.relays.network()?;
     crate::cli::network::runtime()?.block_on(async {
-        let client = Client::connect(ticket, key).await?;
+        let client = Client::connect_with(ticket, key, &network).await?;
         let result = client
             .embed(model, texts, backend.job_tokens, backend.replicas, |p| {
                 tracing::info!(done = p.jobs_done, jobs = p.jobs, "embedding");

@@ -58,7 +58,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(ticket) => {
                 let data = args.backend.data.clone().unwrap_or_else(default_data_dir);
                 let key = super::network::identity(&data)?.secret_key().clone();
-                let client = Client::connect(ticket, key).await?;
+                let network = args.backend.relays.network()?;
+                let client = Client::connect_with(ticket, key, &network).await?;
                 Arc::new(PoolEmbedder::new(
                     model,
                     client,
