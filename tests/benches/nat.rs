@@ -10,7 +10,8 @@
 //!
 //! Run: `cargo build --release -p idlegrid && cargo bench -p idlegrid-system-tests --bench nat`
 //! (`-- --runs N` for N starts per pairing, default 20; `--only dial,bulk,punch`). It uses the
-//! `idlegrid` beside the bench binary (release with `cargo bench`).
+//! `idlegrid` beside the bench binary (release with `cargo bench`). Without `--bench` (`cargo test
+//! --all-targets`) or with IDLEGRID_BENCH_QUICK=1 it makes one start of each kind and no bulk run.
 
 #[allow(dead_code)]
 #[path = "../nat_lab.rs"]
@@ -49,11 +50,23 @@ fn main() {
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1))
     };
-    let runs: usize = value("--runs").and_then(|n| n.parse().ok()).unwrap_or(20);
-    let only = value("--only").cloned().unwrap_or("dial,bulk,punch".into());
+    // Run without `--bench` (as `cargo test --all-targets` does, in CI) it only shows it still works:
+    // one start of each kind, no 256 MiB transfers.
+    let quick =
+        !args.iter().any(|a| a == "--bench") || std::env::var_os("IDLEGRID_BENCH_QUICK").is_some();
+    let runs: usize = value("--runs")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if quick { 1 } else { 20 });
+    let default_sections = if quick {
+        "dial,punch"
+    } else {
+        "dial,bulk,punch"
+    };
+    let only = value("--only").cloned().unwrap_or(default_sections.into());
+    let dials = if quick { 1 } else { 5 };
     if only.contains("dial") {
         for (pool, provider, name) in &PAIRINGS[..2] {
-            let times: Vec<f64> = (0..5)
+            let times: Vec<f64> = (0..dials)
                 .filter_map(|i| dial_to_lease(*pool, *provider, i))
                 .collect();
             println!("dial to first lease, {name}: {}", describe(&times, "ms"));
