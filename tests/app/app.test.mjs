@@ -31,7 +31,11 @@ const SHARE_SWITCH = xpath(`//label[.//span[normalize-space()='Share when idle']
 const STATE_REASON = xpath(`//p[${hasClass("reason")}]`);
 
 /** A decimal amount as the window shows it ("0.0005"); NaN for anything else. @param {string} text */
-const amount = (text) => (/^\d+(\.\d+)?$/.test(text.trim()) ? Number(text.trim()) : NaN);
+/** A figure as the window shows it, "0.0005" or with its unit, "0.0005 IOU"; NaN for anything else. */
+const amount = (text) => {
+  const figure = /^(\d+(?:\.\d+)?)(?:\s+[A-Za-z][\w.-]*)?$/.exec(text.trim());
+  return figure ? Number(figure[1]) : NaN;
+};
 
 /**
  * Saves what the window shows, once it has painted: an element that has just appeared may not be on
@@ -171,7 +175,7 @@ describe("the desktop app, end to end", { timeout: 300_000 }, () => {
         await screenshot(session, "overview");
       });
       await steps.run("Earnings shows what the pool paid for", () => earningsShowThePool(session));
-      await steps.run("Payouts shows a payout with its signature verified", () => payoutsShowAVerifiedPayout(session));
+      await steps.run("Payouts shows the pool's signed IOU with its amount and unit", () => payoutsShowTheIou(session));
       await steps.run("Hardware shows the GPU, CPU and memory", () => hardwareShowsTheMachine(session));
       await steps.run("Pools and Settings show", async () => {
         await goTo(session, "Pools");
@@ -351,16 +355,21 @@ describe("the desktop app, end to end", { timeout: 300_000 }, () => {
   }
 
   /** @param {Session} session */
-  async function payoutsShowAVerifiedPayout(session) {
+  async function payoutsShowTheIou(session) {
     await goTo(session, "Payouts");
-    const row = xpath(`//table/tbody/tr[td[${hasClass("pool")}][normalize-space()=${xpathLiteral(POOL_NAME)}]]`);
+    // The test's pool pays with no chain: its payouts are IOUs it signed, and the row says so.
+    const row = xpath(
+      `//table/tbody/tr[td/span[${hasClass("pool")}][normalize-space()=${xpathLiteral(POOL_NAME)}]]`,
+    );
     const payout = await session.waitFor(row, 120_000);
-    const cells = await session.findAll(xpath(`${row.value}[1]/td`));
-    const texts = await Promise.all(cells.map((cell) => session.text(cell)));
-    assert.ok(amount(texts[2] ?? "") > 0, `the payout's amount: ${texts[2]}`);
-    assert.ok(Number.parseInt(texts[3] ?? "", 10) >= 1, `the receipts it settles: ${texts[3]}`);
-    const verified = await session.findAll(xpath(`${row.value}[1]//span[@title='Signature verified']`));
-    assert.equal(verified.length, 1, `the payout's signature is verified: ${await session.text(payout)}`);
+    const figureIn = async (/** @type {string} */ path) =>
+      session.text(await session.find(xpath(`${row.value}[1]${path}`)));
+    const paid = await figureIn(`//span[${hasClass("amount")}]`);
+    assert.ok(amount(paid) > 0 && paid.endsWith("IOU"), `the payout's amount and unit: ${paid}`);
+    const receipts = await figureIn(`/td[2]/span[${hasClass("detail")}]`);
+    assert.ok(Number.parseInt(receipts, 10) >= 1, `the receipts it settles: ${receipts}`);
+    const status = await figureIn(`//span[${hasClass("label")}]`);
+    assert.equal(status, "IOU", `the payout's status: ${await session.text(payout)}`);
     await screenshot(session, "payouts");
   }
 
