@@ -76,12 +76,36 @@ pub struct ChainPayout {
 /// Due chain payouts, by sequence id: those no transaction carries yet (`nonce` is `None`), and
 /// those in flight.
 pub fn due_chain_payouts(conn: &Connection) -> Result<Vec<ChainPayout>, StoreError> {
+    chain_payouts(conn, None)
+}
+
+/// Whether any chain payout is due: such a pool must be opened on its chain.
+pub fn any_chain_payout_due(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM payouts WHERE state = ?1 AND seq IS NOT NULL LIMIT 1",
+            [PayoutState::Due],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Due chain payouts by sequence id; with `in_flight_for`, only that provider's that a transaction
+/// carries (asked on every ask, so filtered in SQL rather than after reading every payout).
+fn chain_payouts(
+    conn: &Connection,
+    in_flight_for: Option<&PublicKey>,
+) -> Result<Vec<ChainPayout>, StoreError> {
     let mut statement = conn.prepare_cached(
         "SELECT id, provider, amount, seq, recipient, nonce FROM payouts
-         WHERE state = ?1 AND seq IS NOT NULL ORDER BY seq",
+         WHERE state = ?1 AND seq IS NOT NULL
+           AND (?2 IS NULL OR (provider = ?2 AND nonce IS NOT NULL))
+         ORDER BY seq",
     )?;
+    let provider = in_flight_for.map(|p| p.as_bytes().to_vec());
     let rows = statement
-        .query_map([PayoutState::Due], |r| {
+        .query_map(params![PayoutState::Due, provider], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
                 r.get::<_, Vec<u8>>(1)?,
@@ -252,10 +276,7 @@ pub fn in_flight_for(
     conn: &Connection,
     provider: &PublicKey,
 ) -> Result<Vec<ChainPayout>, StoreError> {
-    Ok(due_chain_payouts(conn)?
-        .into_iter()
-        .filter(|p| p.due.provider == *provider && p.nonce.is_some())
-        .collect())
+    chain_payouts(conn, Some(provider))
 }
 
 fn seq_sql(value: u64) -> i64 {

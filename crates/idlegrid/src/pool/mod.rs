@@ -197,7 +197,7 @@ impl Pool {
         })?;
         let db = store::open(&dir.join("pool.sqlite"))?;
         // Paying them as IOUs could pay twice: a transaction may carry them already.
-        if chain.is_none() && !chain_store::due_chain_payouts(&db)?.is_empty() {
+        if chain.is_none() && chain_store::any_chain_payout_due(&db)? {
             return Err(PoolError::ChainNeeded);
         }
         let blobs = BlobStore::open(&dir.join("blobs"), None)?;
