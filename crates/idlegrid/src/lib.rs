@@ -21,6 +21,7 @@ pub mod job;
 pub mod ledger;
 pub mod node;
 pub mod onchain;
+pub mod os_readings;
 pub mod payout_address;
 pub mod pool;
 pub mod proof;
