@@ -404,11 +404,17 @@ fn write_key_file(
     written.map_err(error)
 }
 
+#[cfg(unix)]
 fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();
-    #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options
+}
+
+// Windows: an owner-only ACL is still to come (issue 19); the file inherits its folder's.
+#[cfg(not(unix))]
+fn private_options() -> OpenOptions {
+    OpenOptions::new()
 }
 
 fn create_private_dir(dir: &Path) -> io::Result<()> {

@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod node;
 pub mod onchain;
 pub mod openai;
+pub mod os_readings;
 pub mod payout_address;
 pub mod pool;
 pub mod proof;

@@ -151,8 +151,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             deadline,
         } => run_job(&job, &out, adapter, Duration::from_secs(deadline), json),
         Command::Probe { json } => {
-            let adapters = task::adapters(&worker_config(None)?)?;
-            let report = HardwareReport::with_adapters(adapters);
+            let config = worker_config(None)?;
+            let adapters = task::adapters(&config)?;
+            let mut report = HardwareReport::with_adapters(adapters);
+            // The adapters a job would skip take opening them, in a worker like the listing.
+            match task::skipped_adapters(&config) {
+                Ok(skipped) => report.skipped_adapters = skipped,
+                Err(error) => tracing::warn!(%error, "no adapter works for jobs"),
+            }
             print(json, &report, || describe_hardware(&report))
         }
         Command::Id { data } => {
@@ -327,6 +333,12 @@ fn describe_hardware(report: &HardwareReport) -> String {
         report.memory.total_bytes as f64 / f64::from(1u32 << 30),
         report.memory.available_bytes as f64 / f64::from(1u32 << 30)
     );
+    for s in &report.skipped_adapters {
+        text += &format!("Skipped adapter {}: {}\n", s.adapter, s.reason);
+    }
+    for u in &report.unreadable {
+        text += &format!("Unknown {}: {}\n", u.reading, u.reason);
+    }
     text
 }
 

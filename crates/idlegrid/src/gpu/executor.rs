@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use wgpu::util::DeviceExt;
 
-use super::adapter::{self, AdapterChoice};
+use super::adapter::{self, AdapterChoice, SkippedAdapter};
 use super::device::{GpuDevice, job_error};
-use super::requirements;
+use super::{requirements, self_test};
 use crate::job::{self, Access, BufferInit, Job, JobError, JobLimits, ShaderInterface};
 
 /// Interfaces kept for repeated jobs; beyond this the cache starts again (jobs rarely vary that much).
@@ -160,13 +160,28 @@ pub struct Executor {
     device: Option<GpuDevice>,
     interfaces: HashMap<blake3::Hash, Arc<ShaderInterface>>,
     stats: ExecutorStats,
+    skipped: Vec<SkippedAdapter>,
 }
 
 impl Executor {
-    /// An executor on the adapter `choice` picks, with the default job limits.
+    /// An executor on the best adapter `choice` allows that opens a device and passes the self-test,
+    /// with the default job limits. The adapters passed over are in [`Executor::skipped_adapters`].
+    /// The self-test's device is given back: the first job opens its own, with the limits it needs.
     pub fn new(choice: &AdapterChoice) -> Result<Executor, JobError> {
-        let adapter = adapter::choose(adapter::all_adapters(), choice)?;
-        Ok(Executor::with_adapter(adapter, JobLimits::default()))
+        let candidates = adapter::ranked(adapter::all_adapters(), choice)?;
+        let (mut executor, skipped) = adapter::first_working(
+            candidates,
+            |candidate| adapter::describe(&candidate.get_info()),
+            |candidate| {
+                let mut executor = Executor::with_adapter(candidate, JobLimits::default());
+                self_test::run(&mut executor)?;
+                executor.release_device();
+                executor.stats = ExecutorStats::default();
+                Ok(executor)
+            },
+        )?;
+        executor.skipped = skipped;
+        Ok(executor)
     }
 
     pub fn with_adapter(adapter: wgpu::Adapter, limits: JobLimits) -> Executor {
@@ -176,7 +191,8 @@ impl Executor {
             .then(|| {
                 let mut system = sysinfo::System::new().ok()?;
                 system.refresh_memory();
-                Some(system.available_memory())
+                // 0 is no reading (Wine gives it now and then), not a full machine: no budget from it.
+                Some(system.available_memory()).filter(|&bytes| bytes > 0)
             })
             .flatten();
         Executor {
@@ -187,7 +203,13 @@ impl Executor {
             device: None,
             interfaces: HashMap::new(),
             stats: ExecutorStats::default(),
+            skipped: Vec::new(),
         }
+    }
+
+    /// The better-ranked adapters [`Executor::new`] passed over because they did not work, and why.
+    pub fn skipped_adapters(&self) -> &[SkippedAdapter] {
+        &self.skipped
     }
 
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {

@@ -6,8 +6,9 @@ mod device;
 mod executor;
 mod probe;
 mod requirements;
+mod self_test;
 
-pub use adapter::{AdapterChoice, describe as describe_adapter};
+pub use adapter::{AdapterChoice, SkippedAdapter, describe as describe_adapter};
 pub use bench::{BenchReport, bench};
 pub use executor::{Change, Executor, ExecutorStats, JobOutput, OutputBuffer, RunControl, Timing};
 pub use probe::{

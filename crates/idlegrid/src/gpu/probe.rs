@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
 
-use super::adapter;
+use super::adapter::{self, SkippedAdapter};
+use crate::os_readings::{self, Reading, Unreadable};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HardwareReport {
@@ -13,6 +14,11 @@ pub struct HardwareReport {
     pub memory: MemoryReport,
     /// GPUs as the operating system reports them (usage and memory), where readable.
     pub gpus: Vec<GpuUsage>,
+    /// The readings this machine cannot give, and why (under Wine: the system's GPU list, CPU use).
+    pub unreadable: Vec<Unreadable>,
+    /// Adapters ranked above the one jobs run on that failed to open or to pass the self-test, and
+    /// why; filled in by whoever chose the adapter (`idlegrid probe` does).
+    pub skipped_adapters: Vec<SkippedAdapter>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,6 +111,8 @@ impl HardwareReport {
             cpu,
             memory,
             gpus: gpu_usage(),
+            unreadable: os_readings::unreadable(),
+            skipped_adapters: Vec::new(),
         }
     }
 }
@@ -134,6 +142,9 @@ fn adapter_report(adapter: &wgpu::Adapter) -> AdapterReport {
 }
 
 fn gpu_usage() -> Vec<GpuUsage> {
+    if os_readings::check(Reading::GpuList).is_err() {
+        return Vec::new();
+    }
     let Ok(gpus) = sysinfo::Gpus::new_with_refreshed_list() else {
         return Vec::new();
     };

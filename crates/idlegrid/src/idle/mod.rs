@@ -40,6 +40,8 @@ pub enum SignalError {
     },
 }
 
+// Only Linux's signal sources (X11, Wayland, GNOME) build their errors this way.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 impl SignalError {
     pub(crate) fn unavailable(source_name: &'static str, reason: impl ToString) -> SignalError {
         SignalError::Unavailable {

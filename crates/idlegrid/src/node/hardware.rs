@@ -10,6 +10,7 @@ use sysinfo::{Gpus, System};
 
 use crate::gpu::AdapterReport;
 use crate::idle::{GpuSignals, Preferences};
+use crate::os_readings::{self, Reading};
 
 use super::settings::gpu_shared;
 use super::views::{CpuView, GpuView, Hardware, MemoryView, Score};
@@ -39,7 +40,9 @@ impl HardwareSampler {
         score: impl Fn(&str) -> Option<Score>,
     ) -> Hardware {
         // Read afresh each time: sysinfo's GPU list holds driver handles that cannot cross threads.
-        let os_gpus = Gpus::new_with_refreshed_list().ok();
+        let os_gpus = os_readings::check(Reading::GpuList)
+            .ok()
+            .and_then(|()| Gpus::new_with_refreshed_list().ok());
         let listed: Vec<&sysinfo::Gpu> = os_gpus.iter().flat_map(|g| g.iter()).collect();
         let gpus = self
             .adapters
@@ -81,7 +84,10 @@ impl HardwareSampler {
             };
             return (cpu, memory);
         };
-        system.refresh_cpu_usage();
+        // Unreadable CPU use (see os_readings) stays at sysinfo's 0.
+        if os_readings::check(Reading::CpuUse).is_ok() {
+            system.refresh_cpu_usage();
+        }
         system.refresh_memory();
         let cpu = CpuView {
             name: system

@@ -9,6 +9,7 @@
 //! provider runs jobs with: a worker, or an executor in its own process.
 
 mod child;
+mod containment;
 mod process;
 pub mod task;
 mod wire;

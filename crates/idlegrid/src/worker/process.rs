@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::containment::{self, Containment};
 use super::wire::{self, FromWorker, ToWorker};
 use super::{ADAPTER_ENV, ADDRESS_SPACE_ENV};
 use crate::gpu::{Change, ExecutorStats, JobOutput, RunControl};
@@ -38,8 +39,9 @@ pub struct WorkerConfig {
     pub adapter: Option<String>,
     /// Every job's limits; a lease's deadline lowers `deadline` per job.
     pub limits: JobLimits,
-    /// The worker's address-space limit. If the driver cannot start under it, the worker is started
-    /// again without it (and a warning logged) rather than not at all.
+    /// The worker's memory limit: its address space on Linux, its committed memory on Windows. If the
+    /// driver cannot start under it, the worker is started again without it (and a warning logged)
+    /// rather than not at all.
     pub address_space: Option<u64>,
     /// Past a job's deadline, the child has this long to answer before it is killed (its own
     /// executor normally gives up at the deadline itself).
@@ -98,6 +100,7 @@ impl WorkerConfig {
 
 /// Room for the driver and its threads (llvmpipe's worker peaks near 0.9 GiB of address space, 0.1 GiB
 /// resident) and for the job's memory, which a driver may map more than once.
+#[cfg(not(windows))]
 fn default_address_space(limits: &JobLimits) -> u64 {
     (16u64 << 30).max(
         limits
@@ -105,6 +108,14 @@ fn default_address_space(limits: &JobLimits) -> u64 {
             .saturating_mul(4)
             .saturating_add(8 << 30),
     )
+}
+
+/// On Windows the limit is on committed memory (a Job Object's), which mapping does not multiply: the
+/// job's memory budget (a software GPU's buffers are the worker's own memory) and room for the driver,
+/// its compiler (llvmpipe's is LLVM) and the job's inputs on their way to the GPU.
+#[cfg(windows)]
+fn default_address_space(limits: &JobLimits) -> u64 {
+    limits.memory_budget.saturating_add(2 << 30)
 }
 
 /// What the parent has seen of its workers, for logs, tests and the benchmark.
@@ -127,6 +138,8 @@ struct Live {
     replies: mpsc::Receiver<Result<FromWorker, ProtocolError>>,
     spawned: Instant,
     ready: bool,
+    /// Dropped with the worker: on Windows that ends it.
+    _containment: Option<Containment>,
 }
 
 /// A worker process, started again whenever it has to be.
@@ -433,6 +446,11 @@ impl WorkerProcess {
                 self.config.program.display()
             ))
         })?;
+        let containment = containment::contain(&process, self.config.address_space)
+            .inspect_err(|error| {
+                tracing::warn!(%error, "could not contain the GPU worker; it runs without limits")
+            })
+            .ok();
         let (Some(stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take()) else {
             let _ = process.kill();
             return Err(JobError::WorkerStopped("its pipes were not set up".into()));
@@ -452,6 +470,7 @@ impl WorkerProcess {
             replies: read_replies(stdout, cap),
             spawned,
             ready: false,
+            _containment: containment,
         });
         self.stats.starts += 1;
         Ok(())

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::{ADAPTER_ENV, WorkerConfig, WorkerError};
-use crate::gpu::{AdapterChoice, AdapterReport, BenchReport, Executor, bench, list_adapters};
+use super::{ADAPTER_ENV, WorkerConfig, WorkerError, containment};
+use crate::gpu::{
+    AdapterChoice, AdapterReport, BenchReport, Executor, SkippedAdapter, bench, list_adapters,
+};
 use crate::job::JobError;
 
 /// Names the task for a worker started to do one (unset: the worker runs jobs).
@@ -27,6 +29,8 @@ pub enum Task {
     Adapters,
     /// The benchmark on the configured adapter (`BenchReport`).
     Bench,
+    /// The adapters ranked above the one jobs would run on that do not work (`Vec<SkippedAdapter>`).
+    SkippedAdapters,
 }
 
 impl Task {
@@ -34,6 +38,7 @@ impl Task {
         match self {
             Task::Adapters => "adapters",
             Task::Bench => "bench",
+            Task::SkippedAdapters => "skipped-adapters",
         }
     }
 }
@@ -41,6 +46,11 @@ impl Task {
 /// The adapters, listed in a worker process.
 pub fn adapters(config: &WorkerConfig) -> Result<Vec<AdapterReport>, JobError> {
     run(config, Task::Adapters)
+}
+
+/// The adapters a job on `config` would pass over, and why, found in a worker process.
+pub fn skipped_adapters(config: &WorkerConfig) -> Result<Vec<SkippedAdapter>, JobError> {
+    run(config, Task::SkippedAdapters)
 }
 
 /// The benchmark on `config`'s adapter, run in a worker process.
@@ -61,11 +71,14 @@ fn run<T: DeserializeOwned>(config: &WorkerConfig, task: Task) -> Result<T, JobE
                 config.program.display()
             ))
         })?;
+    // No memory cap: a task opens the GPU but runs no job. On Windows the task dies with us.
+    let _containment = containment::contain(&child, None)
+        .inspect_err(|error| tracing::warn!(%error, "could not contain the GPU task worker"));
     let pid = child.id();
     let (finished, watch) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if watch.recv_timeout(TASK_LIMIT) == Err(RecvTimeoutError::Timeout) {
-            kill(pid);
+            containment::kill(pid);
         }
     });
     let mut answer = String::new();
@@ -87,23 +100,13 @@ fn run<T: DeserializeOwned>(config: &WorkerConfig, task: Task) -> Result<T, JobE
         .map_err(|_| stopped(format!("it gave no answer ({status})")))?
 }
 
-#[cfg(unix)]
-fn kill(pid: u32) {
-    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    }
-}
-
-#[cfg(not(unix))]
-fn kill(_pid: u32) {}
-
 /// The worker's side: does `task` and writes the answer to `out`.
 pub(super) fn serve(task: &str, out: &mut dyn Write) -> Result<(), WorkerError> {
     let reply = match task {
         "adapters" => to_json(Ok(list_adapters())),
-        "bench" => {
-            let choice = AdapterChoice::from_flag_or_env(std::env::var(ADAPTER_ENV).ok());
-            to_json(Executor::new(&choice).and_then(|mut executor| bench(&mut executor)))
+        "bench" => to_json(configured_executor().and_then(|mut executor| bench(&mut executor))),
+        "skipped-adapters" => {
+            to_json(configured_executor().map(|executor| executor.skipped_adapters().to_vec()))
         }
         other => to_json::<()>(Err(JobError::WorkerStopped(format!(
             "it does not know the task \"{other}\""
@@ -111,6 +114,12 @@ pub(super) fn serve(task: &str, out: &mut dyn Write) -> Result<(), WorkerError> 
     };
     out.write_all(reply.as_bytes())?;
     Ok(out.flush()?)
+}
+
+fn configured_executor() -> Result<Executor, JobError> {
+    Executor::new(&AdapterChoice::from_flag_or_env(
+        std::env::var(ADAPTER_ENV).ok(),
+    ))
 }
 
 fn to_json<T: serde::Serialize>(result: Result<T, JobError>) -> String {
@@ -137,8 +146,11 @@ mod tests {
             error.contains("could not be started from /nonexistent/idlegrid"),
             "{error}"
         );
-        // A program that says nothing on stdout.
+        // A program that answers no JSON on stdout.
+        #[cfg(unix)]
         let silent = WorkerConfig::program("/bin/true");
+        #[cfg(windows)]
+        let silent = WorkerConfig::program(std::env::var("ComSpec").unwrap_or("cmd.exe".into()));
         let error = adapters(&silent).unwrap_err();
         assert_eq!(error.fault(), Fault::Machine);
         assert!(error.to_string().contains("gave no answer"), "{error}");

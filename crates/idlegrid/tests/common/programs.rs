@@ -21,6 +21,7 @@ pub fn program_command(program: impl AsRef<Path>) -> Command {
 }
 
 /// A runtime dir for the programs tests start, where the test itself has none.
+#[cfg(unix)]
 pub fn runtime_dir() -> Option<PathBuf> {
     if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|dir| !dir.is_empty()) {
         return None;
@@ -33,4 +34,10 @@ pub fn runtime_dir() -> Option<PathBuf> {
     )
     .unwrap();
     Some(runtime)
+}
+
+/// Windows has no runtime dir (Mesa under Wine is the Linux host's, with the host's environment).
+#[cfg(not(unix))]
+pub fn runtime_dir() -> Option<PathBuf> {
+    None
 }

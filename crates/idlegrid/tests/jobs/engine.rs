@@ -6,7 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::*;
-use idlegrid::gpu::{AdapterChoice, Executor, Timing};
+use idlegrid::gpu::{AdapterChoice, Executor, ExecutorStats, Timing};
 use idlegrid::job::{Access, BufferInit, JobError, JobLimits};
 
 const MULTI_PASS: &str = "
@@ -212,6 +212,32 @@ fn job_past_its_deadline_fails_and_the_next_job_gets_a_fresh_device() {
     let out = executor.run(&quick).unwrap();
     assert_eq!(u32s(output(&out, "data")), (0..64).collect::<Vec<u32>>());
     assert_eq!(executor.stats().devices_opened, 2);
+}
+
+#[test]
+fn the_chosen_adapter_passes_its_self_test_and_holds_no_device_until_a_job() {
+    let mut executor = executor();
+    // llvmpipe works: nothing ranked above it here was passed over.
+    assert_eq!(executor.skipped_adapters(), []);
+    assert!(
+        !executor.has_device(),
+        "the self-test's device is given back"
+    );
+    assert_eq!(executor.stats(), ExecutorStats::default());
+    let job = job(
+        MULTI_PASS,
+        vec![buffer(
+            "data",
+            0,
+            BufferInit::Zeros(64 * 4),
+            Access::ReadWrite,
+            true,
+        )],
+        vec![pass("fill", 1)],
+    );
+    let out = executor.run(&job).unwrap();
+    assert_eq!(u32s(output(&out, "data")), (0..64).collect::<Vec<u32>>());
+    assert_eq!(executor.stats().devices_opened, 1);
 }
 
 #[test]

@@ -380,8 +380,13 @@ fn missing_input_file_is_named() {
     let err = Job::load(&dir.path().join("job.toml"), &JobLimits::default()).unwrap_err();
     assert!(matches!(err, JobError::Io { .. }));
     let message = err.to_string();
+    // The operating system's own words for a missing file.
+    let not_found = std::fs::read(dir.path().join("missing.bin"))
+        .unwrap_err()
+        .to_string();
     assert!(
-        message.starts_with("cannot read ") && message.contains("missing.bin: No such file"),
+        message.starts_with("cannot read ")
+            && message.ends_with(&format!("missing.bin: {not_found}")),
         "{message}"
     );
 }

@@ -55,6 +55,10 @@ impl Gpus {
 /// The GPUs sysinfo lists, read once: GPUs do not come and go while Idlegrid runs. NVIDIA GPUs are
 /// left out where NVML reports them itself.
 fn listed_gpus(nvidia_covered: bool) -> Vec<ListedGpu> {
+    if let Err(unreadable) = crate::os_readings::check(crate::os_readings::Reading::GpuList) {
+        tracing::info!(reason = %unreadable.reason, "GPUs other than NVIDIA's are not watched");
+        return Vec::new();
+    }
     let Ok(gpus) = sysinfo::Gpus::new_with_refreshed_list() else {
         return Vec::new();
     };
