@@ -10,20 +10,6 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 use serde_json::Value;
 
-fn read_outputs(dir: &Path, names: &[&str]) -> Vec<idlegrid::gpu::OutputBuffer> {
-    names
-        .iter()
-        .map(|name| {
-            let bytes = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
-            idlegrid::gpu::OutputBuffer {
-                name: (*name).to_owned(),
-                blake3: blake3::hash(&bytes),
-                bytes,
-            }
-        })
-        .collect()
-}
-
 fn micros(amount: &Value) -> u64 {
     amount
         .as_str()

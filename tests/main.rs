@@ -12,3 +12,5 @@ mod nat;
 mod nat_lab;
 mod openai_endpoint;
 mod peers;
+#[cfg(target_os = "linux")]
+mod windows_provider;

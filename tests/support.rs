@@ -18,6 +18,11 @@ mod example_jobs;
 #[path = "../crates/idlegrid/tests/common/programs.rs"]
 mod programs;
 
+#[cfg(unix)]
+#[allow(dead_code)]
+#[path = "../crates/idlegrid/tests/common/xvfb.rs"]
+pub mod xvfb;
+
 pub use example_jobs::*;
 use programs::program_command;
 
@@ -89,6 +94,21 @@ pub fn idlegrid() -> Command {
 
 pub fn run(args: &[&str]) -> Output {
     idlegrid().args(args).output().unwrap()
+}
+
+/// The output buffers `names` a job wrote into `dir` (`<name>.bin`, as `submit --out` writes them).
+pub fn read_outputs(dir: &Path, names: &[&str]) -> Vec<idlegrid::gpu::OutputBuffer> {
+    names
+        .iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
+            idlegrid::gpu::OutputBuffer {
+                name: (*name).to_owned(),
+                blake3: blake3::hash(&bytes),
+                bytes,
+            }
+        })
+        .collect()
 }
 
 pub fn text(dir: &Path) -> &str {

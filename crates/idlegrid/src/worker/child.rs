@@ -23,6 +23,7 @@ const MAX_JOB_FRAME: usize = u32::MAX as usize;
 /// (`IDLEGRID_WORKER_ADAPTER`, `IDLEGRID_WORKER_ADDRESS_SPACE`), so any binary can host a worker by
 /// calling this when started with `worker`.
 pub fn serve() -> Result<(), WorkerError> {
+    super::containment::watch_parent();
     let mut out = reply_channel()?;
     if let Some(bytes) = std::env::var(ADDRESS_SPACE_ENV)
         .ok()
@@ -94,10 +95,10 @@ fn read_requests() -> mpsc::Receiver<(Job, JobLimits, Arc<RunControl>)> {
                 // answer, so the worker ends now, even in the middle of an endless job. (Not
                 // PR_SET_PDEATHSIG: that fires when the *thread* that spawned us exits, and providers
                 // spawn from pooled threads that come and go.)
-                Ok(None) => std::process::exit(0),
+                Ok(None) => super::containment::end_now(0),
                 Err(error) => {
                     tracing::error!(%error, "unreadable request from the provider; stopping");
-                    std::process::exit(1);
+                    super::containment::end_now(1);
                 }
             }
         }

@@ -3,8 +3,60 @@
 //! one process (a job's shader cannot start another), and caps its committed memory at the limit the
 //! parent chose. On Linux the child limits its own address space (see `child`) and ends when its stdin
 //! closes, so nothing is held here.
+//!
+//! And the worker's own side of it on Windows: a thread that ends the worker the moment its parent
+//! ends. A Job Object does that on Windows, but not under Wine (8.0 neither kills on close nor
+//! closes the worker's stdin when the parent is killed outright), and a task worker has no stdin.
 
 use std::process::Child;
+
+/// The parent's process id, for the worker to watch (Windows).
+#[cfg(windows)]
+const PARENT_ENV: &str = "IDLEGRID_WORKER_PARENT";
+
+/// Tells the worker `command` starts who its parent is (this process), for [`watch_parent`].
+pub(super) fn name_parent(command: &mut std::process::Command) {
+    #[cfg(windows)]
+    command.env(PARENT_ENV, std::process::id().to_string());
+    #[cfg(not(windows))]
+    let _ = command;
+}
+
+/// In the worker: ends this process as soon as the parent named by [`name_parent`] ends.
+#[cfg(windows)]
+pub(super) fn watch_parent() {
+    let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
+    else {
+        return;
+    };
+    match windows::ParentWatch::open(parent) {
+        Ok(watch) => {
+            std::thread::spawn(move || {
+                watch.wait();
+                tracing::debug!(parent, "the parent has ended; so does this worker");
+                end_now(1);
+            });
+        }
+        // Already gone (or never ours): nobody will read an answer.
+        Err(error) => {
+            tracing::debug!(parent, %error, "the parent cannot be watched; ending");
+            end_now(1);
+        }
+    }
+}
+
+#[cfg(not(windows))]
+pub(super) fn watch_parent() {}
+
+/// Ends this worker at once. On Windows without the exit handlers: a shader that never ends holds a
+/// GPU driver thread that an orderly exit would wait for (under Wine, Mesa's exit handlers do).
+pub(super) fn end_now(code: u8) -> ! {
+    #[cfg(windows)]
+    windows::terminate_self(u32::from(code));
+    std::process::exit(i32::from(code))
+}
 
 /// Held as long as the worker should live; dropping it ends the worker on Windows.
 pub(super) struct Containment {
@@ -51,7 +103,10 @@ mod windows {
         JOB_OBJECT_LIMIT_PROCESS_MEMORY, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
         JobObjectExtendedLimitInformation, SetInformationJobObject,
     };
-    use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_TERMINATE, TerminateProcess};
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentProcess, INFINITE, OpenProcess, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
+        TerminateProcess, WaitForSingleObject,
+    };
 
     /// The exit code of a worker ended by its parent (a deadline, a stuck driver).
     const KILLED: u32 = 1;
@@ -124,6 +179,40 @@ mod windows {
                 TerminateProcess(process, KILLED);
                 CloseHandle(process);
             }
+        }
+    }
+
+    pub(super) fn terminate_self(code: u32) {
+        // SAFETY: the pseudo-handle of this process; TerminateProcess on it does not return.
+        unsafe { TerminateProcess(GetCurrentProcess(), code) };
+    }
+
+    /// A handle that can wait for the parent to end.
+    pub(super) struct ParentWatch(HANDLE);
+
+    // SAFETY: a process handle may be waited on and closed from any thread.
+    unsafe impl Send for ParentWatch {}
+
+    impl ParentWatch {
+        pub(super) fn open(pid: u32) -> std::io::Result<ParentWatch> {
+            // SAFETY: returns null or a handle this struct closes.
+            let handle = unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, pid) };
+            if handle.is_null() {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(ParentWatch(handle))
+        }
+
+        pub(super) fn wait(&self) {
+            // SAFETY: the handle is open until drop.
+            unsafe { WaitForSingleObject(self.0, INFINITE) };
+        }
+    }
+
+    impl Drop for ParentWatch {
+        fn drop(&mut self) {
+            // SAFETY: opened in `open`, closed once, here.
+            unsafe { CloseHandle(self.0) };
         }
     }
 }

@@ -69,6 +69,7 @@ impl WorkerConfig {
         // them ourselves), and its look for the display prints "error: XDG_RUNTIME_DIR is invalid or
         // not set" twice wherever there is no desktop session.
         command.env(NO_DEVICE_SELECT_ENV, "1");
+        super::containment::name_parent(&mut command);
         match self.address_space {
             Some(bytes) => command.env(ADDRESS_SPACE_ENV, bytes.to_string()),
             None => command.env_remove(ADDRESS_SPACE_ENV),

@@ -6,6 +6,8 @@ mod example_jobs;
 pub mod idle;
 pub mod net;
 mod programs;
+#[cfg(unix)]
+pub mod xvfb;
 
 use std::path::PathBuf;
 

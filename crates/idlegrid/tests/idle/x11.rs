@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::idle::*;
 use common::net::*;
+use common::xvfb::Xvfb;
 use common::*;
 use idlegrid::client::{Client, own_submitter_key};
 use idlegrid::idle::x11::X11Input;
