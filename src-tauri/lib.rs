@@ -250,8 +250,8 @@ fn examples_dir() -> Option<PathBuf> {
         .or_else(|| find_examples(&exe))
 }
 
-/// Ctrl-C, or SIGTERM (a session ending), or on Windows Ctrl-Break or its console closing: quit as
-/// from the tray, giving leases back.
+/// Ctrl-C, or SIGTERM (a session ending): quit as from the tray, giving leases back. (Windows ends
+/// a session through the event loop instead: see `run_event_loop`.)
 async fn stop_signal() {
     #[cfg(unix)]
     {
@@ -260,18 +260,6 @@ async fn stop_signal() {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    #[cfg(windows)]
-    {
-        use tokio::signal::windows::{ctrl_break, ctrl_close};
-        if let (Ok(mut brk), Ok(mut close)) = (ctrl_break(), ctrl_close()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = brk.recv() => {}
-                _ = close.recv() => {}
             }
             return;
         }

@@ -1,6 +1,7 @@
 //! The app on Windows, run under Wine here: the link's pipe is open to this user only, and the tray
 //! app (`idlegrid-desktop --hidden`, which has no web view) starts, answers a window over its pipe,
-//! joins the local pool, is found by a second launch, and quits when the session ends. The window program
+//! joins the local pool and works for it, is found by a second launch, and quits when the session
+//! ends. The window program
 //! itself needs WebView2, which Wine lacks; the page is tested in Chromium and WebKit instead.
 #![cfg(windows)]
 
@@ -67,10 +68,12 @@ fn security_of(handle: RawHandle) -> (String, Vec<(u32, String)>) {
             // SAFETY: every ACE starts with its header; allowed and denied ACEs (the kinds an
             // object's DACL holds) both keep their SID at `SidStart`.
             let (kind, sid) = unsafe { ((*ace).Header.AceType, (&raw mut (*ace).SidStart).cast()) };
-            (u32::from(kind), sid_string(sid).unwrap())
+            // SAFETY: the ACE's SID, inside the descriptor.
+            (u32::from(kind), unsafe { sid_string(sid) }.unwrap())
         })
         .collect();
-    let owner = sid_string(owner).unwrap();
+    // SAFETY: the owner SID, inside the descriptor.
+    let owner = unsafe { sid_string(owner) }.unwrap();
     // SAFETY: allocated by GetSecurityInfo; `owner` and `dacl` point into it and are not used after.
     unsafe { LocalFree(descriptor) };
     (owner, aces)
@@ -216,16 +219,26 @@ fn the_tray_app_runs_hidden_answers_its_window_and_quits_when_the_session_ends()
     let status = runtime.block_on(window.call("get_status", json!({})));
     assert_eq!(status["sharing"], true, "{status}");
     assert!(status["kind"].is_string(), "{status}");
-    // Started with --local-pool: it joins the local pool with sample work.
+    // Started with --local-pool: it joins the local pool, and runs its sample work in its GPU worker
+    // (llvmpipe through Wine's Vulkan) until it has earned something.
     let deadline = Instant::now() + Duration::from_secs(120);
     let pools = loop {
         let pools = runtime.block_on(window.call("get_pools", json!({})));
-        if pools[0]["local"] == true || Instant::now() > deadline {
+        let earned = pools[0]["earned_today"]
+            .as_str()
+            .is_some_and(|amount| amount != "0");
+        if earned || Instant::now() > deadline {
             break pools;
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert_eq!(pools[0]["name"], "Local pool", "{pools}\n{}", said());
+    assert_eq!(
+        (pools[0]["name"].as_str(), pools[0]["local"].as_bool()),
+        (Some("Local pool"), Some(true)),
+        "{pools}\n{}",
+        said()
+    );
+    assert_ne!(pools[0]["earned_today"], "0", "{pools}\n{}", said());
 
     // A second start in the tray only (at login, say) finds the first and ends.
     let second_log = dir.path().join("second.log");
