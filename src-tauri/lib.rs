@@ -16,7 +16,10 @@ pub mod instance;
 pub mod link;
 pub mod locale;
 mod logging;
+#[cfg(windows)]
+pub mod owner_only;
 pub mod server;
+pub mod transport;
 mod tray;
 pub mod window;
 
@@ -49,14 +52,13 @@ pub fn run() -> anyhow::Result<()> {
     let data_dir = args.data.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    link::make_runtime_dir().context("cannot create the app's runtime folder")?;
-    let socket = link::socket_path(&data_dir);
-    let first = match instance::claim(&socket).context("cannot claim the data folder")? {
+    let address = transport::address(&data_dir);
+    let first = match instance::claim(&address).context("cannot claim the data folder")? {
         instance::Claim::First(first) => first,
         // Started in the tray only (at login, or by a window looking for its app): it is running.
         instance::Claim::Taken if args.hidden => return Ok(()),
         instance::Claim::Taken => {
-            return instance::hand_over(&socket)
+            return instance::hand_over(&address)
                 .context("Idlegrid is running for this data folder but does not answer");
         }
     };
@@ -95,10 +97,11 @@ pub fn run() -> anyhow::Result<()> {
     if !args.hidden {
         state.windows.open();
     }
-    run_event_loop(event_loop, &state);
-
-    runtime.block_on(state.node.shutdown());
-    tracing::info!("Idlegrid stopped");
+    let mut stopped = false;
+    run_event_loop(event_loop, &state, |state| {
+        stop(&runtime, state, &mut stopped)
+    });
+    stop(&runtime, &state, &mut stopped);
     Ok(())
 }
 
@@ -116,12 +119,12 @@ fn start_tasks(
     forward::spawn(state, move |status| {
         let _ended = proxy.send_event(AppEvent::Status(Box::new(status)));
     });
-    first.listener.set_nonblocking(true)?;
-    let listener = tokio::net::UnixListener::from_std(first.listener.try_clone()?)?;
+    let instance::First { lock, listener } = first;
+    let listener = listener.listen().context("cannot listen for the window")?;
     let serving = Arc::clone(state);
     tokio::spawn(async move {
-        // Kept until the app ends: it removes the socket file then, and holds the folder's lock.
-        let _first = first;
+        // The folder's lock is kept until the app ends.
+        let _lock = lock;
         server::serve(listener, serving).await;
     });
     let proxy = event_loop.create_proxy();
@@ -149,12 +152,27 @@ fn start_tasks(
     Ok(())
 }
 
-/// The main thread's loop: the tray and its menu, until Quit.
-fn run_event_loop(mut event_loop: EventLoop<AppEvent>, state: &AppState) {
+/// Gives the leases back and closes the node, once.
+fn stop(runtime: &tokio::runtime::Runtime, state: &AppState, stopped: &mut bool) {
+    if !std::mem::replace(stopped, true) {
+        runtime.block_on(state.node.shutdown());
+        tracing::info!("Idlegrid stopped");
+    }
+}
+
+/// The main thread's loop: the tray and its menu, until Quit. `on_end` runs when the loop ends,
+/// which on Windows is also when the session ends (logging off, shutting down): the process is
+/// ended right after it.
+fn run_event_loop(
+    mut event_loop: EventLoop<AppEvent>,
+    state: &AppState,
+    mut on_end: impl FnMut(&AppState),
+) {
     let mut tray: Option<Tray> = None;
     event_loop.run_return(|event, _, flow| {
         *flow = ControlFlow::Wait;
         match event {
+            Event::LoopDestroyed => on_end(state),
             // Tray icons need the loop running (macOS, Windows).
             Event::NewEvents(StartCause::Init) => match Tray::create(&state.node.status()) {
                 Ok(created) => tray = Some(created),
@@ -232,7 +250,8 @@ fn examples_dir() -> Option<PathBuf> {
         .or_else(|| find_examples(&exe))
 }
 
-/// Ctrl-C, or SIGTERM (a session ending): quit as from the tray, giving leases back.
+/// Ctrl-C, or SIGTERM (a session ending): quit as from the tray, giving leases back. (Windows ends
+/// a session through the event loop instead: see `run_event_loop`.)
 async fn stop_signal() {
     #[cfg(unix)]
     {
