@@ -237,22 +237,19 @@ mod tests {
         assert_eq!(on_battery_from(status(0, 255)), Some(true));
     }
 
-    /// What Windows (or Wine) answers here: the test desktop is never locked, and each answer must
-    /// be one the functions above understand.
+    /// The system calls answer here. Wine 8 answers: an input idle time; no session flag
+    /// (WTSSessionInfoEx fails) but the input desktop "Default", so not locked; mains online and no
+    /// system battery.
     #[cfg(windows)]
     #[test]
     fn the_system_calls_answer() {
         let idle = input_idle().expect("GetLastInputInfo");
         assert!(idle < Duration::from_secs(50 * 24 * 3600), "{idle:?}");
-        assert_ne!(
+        assert_eq!(
             session_locked(),
-            Some(true),
+            Some(false),
             "the test session is not locked"
         );
-        eprintln!(
-            "windows idle signals: input idle {idle:?}, session locked {:?}, on battery {:?}",
-            session_locked(),
-            on_battery()
-        );
+        assert!(on_battery().is_some(), "GetSystemPowerStatus answers");
     }
 }
