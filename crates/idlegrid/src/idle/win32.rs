@@ -237,9 +237,10 @@ mod tests {
         assert_eq!(on_battery_from(status(0, 255)), Some(true));
     }
 
-    /// The system calls answer here. Wine 8 answers: an input idle time; no session flag
-    /// (WTSSessionInfoEx fails) but the input desktop "Default", so not locked; mains online and no
-    /// system battery.
+    /// The system calls answer here. Wine 8 answers: an input idle time, counted only from input to
+    /// Wine's own windows (`xdotool` on the X server moves nothing for a program without a window, which
+    /// reads idle since the machine booted); no session flag (WTSSessionInfoEx fails) but the input
+    /// desktop "Default", so not locked; mains online and no system battery.
     #[cfg(windows)]
     #[test]
     fn the_system_calls_answer() {
