@@ -122,11 +122,34 @@ pub enum IdentityError {
     },
 }
 
-/// `DATA_DIR/idlegrid` (for example `~/.local/share/idlegrid`), or `./idlegrid-data` where the
-/// platform has no data dir.
+/// Where a machine's data lives unless `--data` says otherwise: `~/.local/share/idlegrid` on Linux;
+/// on Windows `%LOCALAPPDATA%\Idlegrid`, the per-user folder that does not roam (an identity must not
+/// follow a person to a second PC, and the database and cache are this machine's); the platform's
+/// data folder elsewhere; `./idlegrid-data` where there is none.
 pub fn default_data_dir() -> PathBuf {
-    dirs::data_dir()
-        .map(|dir| dir.join("idlegrid"))
+    data_dir_in(platform_data_dir())
+}
+
+/// The app's logs: `logs` in the default data dir, so that on Windows they too are under
+/// `%LOCALAPPDATA%\Idlegrid` (on Linux this is `~/.local/share/idlegrid/logs`, as before).
+pub fn default_logs_dir() -> PathBuf {
+    default_data_dir().join("logs")
+}
+
+#[cfg(windows)]
+fn platform_data_dir() -> Option<(PathBuf, &'static str)> {
+    dirs::data_local_dir().map(|dir| (dir, "Idlegrid"))
+}
+
+#[cfg(not(windows))]
+fn platform_data_dir() -> Option<(PathBuf, &'static str)> {
+    dirs::data_dir().map(|dir| (dir, "idlegrid"))
+}
+
+/// The data dir named `name` inside the platform's folder, or the fallback without one.
+fn data_dir_in(platform: Option<(PathBuf, &'static str)>) -> PathBuf {
+    platform
+        .map(|(dir, name)| dir.join(name))
         .unwrap_or_else(|| PathBuf::from("./idlegrid-data"))
 }
 
@@ -360,11 +383,28 @@ fn warn_if_others_can_read(path: &Path, slot: &KeySlot) {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+fn warn_if_others_can_read(path: &Path, slot: &KeySlot) {
+    use crate::owner_only::{current_user_sid, read_dacl};
+    if let (Ok(dacl), Ok(owner)) = (read_dacl(path), current_user_sid())
+        && !dacl.is_owner_only(&owner)
+    {
+        tracing::warn!(
+            "the {} key file {} can be read by other users; run: icacls \"{}\" /inheritance:r \
+             /grant:r \"%USERNAME%\":F",
+            slot.what,
+            path.display(),
+            path.display()
+        );
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 fn warn_if_others_can_read(_path: &Path, _slot: &KeySlot) {}
 
 /// Writes the key so that `path` is either absent or whole, and never readable by anyone else, not
-/// even for a moment: the temporary file is created with mode 0600, synced, then renamed.
+/// even for a moment: the temporary file is created with mode 0600 (on Windows with an owner-only
+/// DACL), synced, then renamed.
 fn write_key_file(
     path: &Path,
     slot: &KeySlot,
@@ -388,10 +428,7 @@ fn write_key_file(
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        let mut file = private_options()
-            .write(true)
-            .create_new(true)
-            .open(&partial)?;
+        let mut file = create_private(&partial)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         drop(file);
@@ -411,10 +448,21 @@ fn private_options() -> OpenOptions {
     options
 }
 
-// Windows: an owner-only ACL is still to come (issue 19); the file inherits its folder's.
+// Windows: files with secrets are made by `create_private`; the lock file holds none.
 #[cfg(not(unix))]
 fn private_options() -> OpenOptions {
     OpenOptions::new()
+}
+
+/// Creates `path`, which must not exist, readable by its owner alone from the start.
+#[cfg(not(windows))]
+fn create_private(path: &Path) -> io::Result<File> {
+    private_options().write(true).create_new(true).open(path)
+}
+
+#[cfg(windows)]
+fn create_private(path: &Path) -> io::Result<File> {
+    crate::owner_only::create_new(path)
 }
 
 fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -481,6 +529,24 @@ mod tests {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 
+    /// Only its owner can read `path`: mode 0600, or on Windows a protected DACL granting the
+    /// current user alone.
+    fn assert_owner_only(path: &Path) {
+        #[cfg(unix)]
+        assert_eq!(mode(path), 0o600);
+        #[cfg(windows)]
+        {
+            let dacl = crate::owner_only::read_dacl(path).unwrap();
+            let owner = crate::owner_only::current_user_sid().unwrap();
+            assert!(dacl.is_owner_only(&owner), "{dacl:?}");
+            // Wine keeps only the Unix mode, which reads back unprotected (see owner_only).
+            if crate::os_readings::wine_version().is_none() {
+                assert!(dacl.protected, "{dacl:?}");
+                assert_eq!(dacl.grants.map(|g| g.len()), Some(1));
+            }
+        }
+    }
+
     #[test]
     fn identity_is_created_once_and_the_same_on_the_next_load() {
         let dir = tempfile::tempdir().unwrap();
@@ -523,7 +589,6 @@ mod tests {
         );
     }
 
-    #[cfg(unix)]
     #[test]
     fn file_only_keeps_the_key_in_a_private_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -531,7 +596,8 @@ mod tests {
         let first = Identity::load_or_create(&data, &KeyStore::FileOnly).unwrap();
         let file = fs::canonicalize(&data).unwrap().join(KEY_FILE);
         assert_eq!(first.kept_in(), &KeptIn::File(file.clone()));
-        assert_eq!(mode(&file), 0o600);
+        assert_owner_only(&file);
+        #[cfg(unix)]
         assert_eq!(mode(&data), 0o700);
         let text = fs::read_to_string(&file).unwrap();
         assert_eq!(text.len(), 65);
@@ -624,7 +690,6 @@ mod tests {
         }
     }
 
-    #[cfg(unix)]
     #[test]
     fn an_unreachable_keyring_falls_back_to_a_private_file() {
         for store in [
@@ -636,7 +701,7 @@ mod tests {
             let first = Identity::load_or_create(dir.path(), &store).unwrap();
             let file = fs::canonicalize(dir.path()).unwrap().join(KEY_FILE);
             assert_eq!(first.kept_in(), &KeptIn::File(file.clone()));
-            assert_eq!(mode(&file), 0o600);
+            assert_owner_only(&file);
             let again = Identity::load_or_create(dir.path(), &store).unwrap();
             assert_eq!(again.public(), first.public());
             assert_eq!(again.kept_in(), first.kept_in());
@@ -724,9 +789,29 @@ mod tests {
         assert_eq!(matches!(KeyStore::from_env(), KeyStore::FileOnly), expected);
     }
 
+    #[cfg(not(windows))]
     #[test]
-    fn default_data_dir_ends_in_idlegrid() {
-        let dir = default_data_dir();
-        assert!(dir.ends_with("idlegrid") || dir.ends_with("idlegrid-data"));
+    fn default_data_dir_is_idlegrid_in_the_platform_data_dir() {
+        match dirs::data_dir() {
+            Some(platform) => assert_eq!(default_data_dir(), platform.join("idlegrid")),
+            None => assert_eq!(default_data_dir(), PathBuf::from("./idlegrid-data")),
+        }
+        assert_eq!(default_logs_dir(), default_data_dir().join("logs"));
+    }
+
+    /// Data and logs under `%LOCALAPPDATA%\Idlegrid`, not the roaming `%APPDATA%`.
+    #[cfg(windows)]
+    #[test]
+    fn windows_data_and_logs_are_in_local_app_data() {
+        let local = PathBuf::from(std::env::var_os("LOCALAPPDATA").expect("LOCALAPPDATA is set"));
+        assert_eq!(default_data_dir(), local.join("Idlegrid"));
+        assert_eq!(default_logs_dir(), local.join("Idlegrid").join("logs"));
+        let roaming = PathBuf::from(std::env::var_os("APPDATA").expect("APPDATA is set"));
+        assert!(!default_data_dir().starts_with(&roaming), "{roaming:?}");
+    }
+
+    #[test]
+    fn without_a_platform_data_dir_the_data_is_in_the_working_dir() {
+        assert_eq!(data_dir_in(None), PathBuf::from("./idlegrid-data"));
     }
 }

@@ -24,6 +24,8 @@ pub mod node;
 pub mod onchain;
 pub mod openai;
 pub mod os_readings;
+#[cfg(windows)]
+pub mod owner_only;
 pub mod payout_address;
 pub mod pool;
 pub mod proof;

@@ -1,6 +1,7 @@
 //! `HostSignals` on this machine: real processes burning CPU, a real "exclusive" program, and a sample
 //! of whatever the machine has. Only what holds on every machine is asserted.
 
+#[cfg(unix)]
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -8,12 +9,14 @@ use std::time::Duration;
 use idlegrid::idle::{HostSignals, SystemSignals};
 
 /// The CPU tests each burn a core; run one at a time so they do not starve each other.
+#[cfg(unix)]
 fn one_burner_at_a_time() -> MutexGuard<'static, ()> {
     static CPU: Mutex<()> = Mutex::new(());
     CPU.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Logical cores as sysinfo counts them, the base of `other_cpu_percent`.
+#[cfg(unix)]
 fn cores() -> usize {
     let mut system = sysinfo::System::new().expect("sysinfo reads this platform");
     system.refresh_cpu_usage();

@@ -222,17 +222,32 @@ export type Hardware = {
   gpus: Array<Gpu>,
   cpu: Cpu,
   memory: Memory,
+  /**
+   * What this machine cannot tell, and why: each is unknown (null) above.
+   */
+  unreadable: Array<Unreadable>,
 };
 
 export type Cpu = {
   name: string,
   cores: number,
-  usage_percent: number,
+  /**
+   * Null where this machine cannot tell (see `Hardware.unreadable`).
+   */
+  usage_percent: number | null,
 };
 
 export type Memory = {
   total_bytes: number,
   used_bytes: number,
+};
+
+/**
+ * A reading this machine cannot give, and why: shown where the reading would be.
+ */
+export type Unreadable = {
+  reading: string,
+  reason: string,
 };
 
 export type Gpu = {

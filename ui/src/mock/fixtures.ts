@@ -264,6 +264,7 @@ export function hardware(now: number): Hardware {
     ],
     cpu: { name: "AMD Ryzen 7 7700X 8-Core Processor", cores: 16, usage_percent: 12 },
     memory: { total_bytes: 32 * 1024 ** 3, used_bytes: 11.4 * 1024 ** 3 },
+    unreadable: [],
   };
 }
 

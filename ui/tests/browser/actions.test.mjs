@@ -239,6 +239,27 @@ describe("hardware", () => {
       await card.getByText("3%").waitFor();
       await card.getByText("41 °C").waitFor();
     }));
+
+  it("says what this machine cannot read, and why, instead of a made-up figure", () =>
+    withWindow({ page: "hardware" }, async (window) => {
+      const { tab } = window;
+      await tab.getByRole("heading", { name: "CPU" }).waitFor();
+      assert.equal(await tab.getByRole("heading", { name: "Not readable on this machine" }).count(), 0);
+
+      const { hardware } = await window.state();
+      const reason = "not implemented by Wine 8.0, under which this Windows program runs (asking would end the program)";
+      await window.emit("hardware", {
+        ...hardware,
+        cpu: { ...hardware.cpu, usage_percent: null },
+        unreadable: [{ reading: "CPU use", reason }],
+      });
+      const cpu = tab.getByRole("region", { name: "CPU" });
+      await cpu.getByText("unknown").waitFor();
+      assert.equal(await cpu.getByRole("meter").count(), 0, "no bar for an unknown figure");
+      const unreadable = tab.getByRole("region", { name: "Not readable on this machine" });
+      await unreadable.getByText("CPU use:").waitFor();
+      await unreadable.getByText(reason).waitFor();
+    }));
 });
 
 describe("settings", () => {

@@ -2,7 +2,9 @@
 //!
 //! Each pass is its own submission so a [`RunControl`] can stop the job between passes (the person came
 //! back) or pace it; a pass itself cannot be pre-empted on every driver, which is why long jobs are
-//! split into passes by their authors.
+//! split into passes by their authors. Under a GPU watchdog (Windows' TDR) passes are grouped into
+//! submissions that fit its budget instead, and a pass that alone runs too long is refused (see
+//! `watchdog`).
 //! It keeps one device open between jobs (reopened with larger limits only when a job needs them, and
 //! afresh after a device loss) and caches shader interfaces and pipelines by the BLAKE3 hash of the
 //! source, so a repeated job skips parsing and compilation.
@@ -17,6 +19,7 @@ use wgpu::util::DeviceExt;
 
 use super::adapter::{self, AdapterChoice, SkippedAdapter};
 use super::device::{GpuDevice, job_error};
+use super::watchdog::{Measured, Watchdog};
 use super::{requirements, self_test};
 use crate::job::{self, Access, BufferInit, Job, JobError, JobLimits, ShaderInterface};
 
@@ -57,6 +60,9 @@ pub struct ExecutorStats {
     pub pipelines_built: u64,
     pub pipeline_cache_hits: u64,
     pub devices_opened: u64,
+    /// Submissions to the GPU queue: one a pass, or fewer where the watchdog groups passes.
+    #[serde(default)]
+    pub submissions: u64,
 }
 
 /// Steers a run from another thread (cancel it between passes, or pace it) and follows its progress.
@@ -161,6 +167,8 @@ pub struct Executor {
     interfaces: HashMap<blake3::Hash, Arc<ShaderInterface>>,
     stats: ExecutorStats,
     skipped: Vec<SkippedAdapter>,
+    /// How passes are grouped into submissions where the driver has a watchdog (Windows).
+    watchdog: Option<Watchdog>,
 }
 
 impl Executor {
@@ -204,6 +212,7 @@ impl Executor {
             interfaces: HashMap::new(),
             stats: ExecutorStats::default(),
             skipped: Vec::new(),
+            watchdog: Watchdog::of_this_platform(),
         }
     }
 
@@ -222,6 +231,17 @@ impl Executor {
 
     pub fn limits(&self) -> &JobLimits {
         &self.limits
+    }
+
+    /// The GPU watchdog the executor plans submissions for: Windows' there, none elsewhere.
+    pub fn watchdog(&self) -> Option<Watchdog> {
+        self.watchdog
+    }
+
+    /// Plans the submissions of the jobs that follow for `watchdog` (tests use it on any platform),
+    /// or pass by pass with none.
+    pub fn set_watchdog(&mut self, watchdog: Option<Watchdog>) {
+        self.watchdog = watchdog;
     }
 
     /// Changes the limits for the jobs that follow (a provider sets each lease's deadline, say).
@@ -370,30 +390,41 @@ impl Executor {
         });
         let queries = timestamps.then(|| Timestamps::new(&device));
         let last = job.passes.len() - 1;
-        let submitted_at = Instant::now();
+        let waits = Waits {
+            started: Instant::now(),
+            deadline: self.limits.deadline,
+            watchdog: self.watchdog,
+        };
         let mut readbacks = Vec::new();
-        let mut submission = None;
-        for (i, pass) in job.passes.iter().enumerate() {
-            if let Some(previous) = submission.take() {
-                let pass_started = Instant::now();
-                wait_for(&device, previous, submitted_at, self.limits.deadline)?;
-                control.record_progress(u32::try_from(i).unwrap_or(u32::MAX));
+        let mut in_flight: Option<InFlight> = None;
+        let mut measured = None;
+        let mut next = 0;
+        while next <= last {
+            if let Some(previous) = in_flight.take() {
+                let ran = waits.finish(&device, previous, control, job)?;
                 if control.is_cancelled() {
                     return Err(JobError::Cancelled(format!(
-                        "stopped after pass {i} of {}",
+                        "stopped after pass {next} of {}",
                         last + 1
                     )));
                 }
                 if control.is_gentle() {
-                    std::thread::sleep(pass_started.elapsed());
+                    std::thread::sleep(ran.elapsed);
                 }
+                measured = Some(ran);
             }
+            let count = match self.watchdog {
+                Some(watchdog) => watchdog.passes_in_next(measured, last + 1 - next),
+                None => 1,
+            };
+            let passes = next..next + count;
             let mut encoder = device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("job") });
-            let (pipeline, built_now) = shader.pipeline(&device, &pass.entry);
-            self.stats.pipelines_built += u64::from(built_now);
-            self.stats.pipeline_cache_hits += u64::from(!built_now);
-            {
+            for i in passes.clone() {
+                let pass = &job.passes[i];
+                let (pipeline, built_now) = shader.pipeline(&device, &pass.entry);
+                self.stats.pipelines_built += u64::from(built_now);
+                self.stats.pipeline_cache_hits += u64::from(!built_now);
                 let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(&pass.entry),
                     timestamp_writes: queries.as_ref().and_then(|q| q.writes(i == 0, i == last)),
@@ -403,13 +434,19 @@ impl Executor {
                 let [x, y, z] = pass.workgroups;
                 compute.dispatch_workgroups(x, y, z);
             }
-            if i == last {
+            if passes.end > last {
                 readbacks = read_back(&device, &mut encoder, job, &buffers);
                 if let Some(queries) = &queries {
                     queries.resolve(&mut encoder);
                 }
             }
-            submission = Some(queue.submit([encoder.finish()]));
+            in_flight = Some(InFlight {
+                index: queue.submit([encoder.finish()]),
+                at: Instant::now(),
+                passes,
+            });
+            self.stats.submissions += 1;
+            next += count;
         }
         let mapped = map_all(
             readbacks
@@ -427,11 +464,10 @@ impl Executor {
         {
             return Err(error);
         }
-        if let Some(last) = submission {
-            wait_for(&device, last, submitted_at, self.limits.deadline)?;
-            control.record_progress(u32::try_from(job.passes.len()).unwrap_or(u32::MAX));
+        if let Some(final_submission) = in_flight {
+            waits.finish(&device, final_submission, control, job)?;
         }
-        let wall = submitted_at.elapsed();
+        let wall = waits.started.elapsed();
         mapped.wait()?;
 
         let outputs = readbacks
@@ -459,6 +495,50 @@ impl Executor {
             },
             adapter: self.info.name.clone(),
         })
+    }
+}
+
+/// A submission on the GPU: its index, when it was submitted, and the passes in it.
+struct InFlight {
+    index: wgpu::SubmissionIndex,
+    at: Instant,
+    passes: std::ops::Range<usize>,
+}
+
+/// What waiting for a job's submissions goes by.
+struct Waits {
+    /// When the job's first submission went to the GPU; the deadline counts from it.
+    started: Instant,
+    deadline: Duration,
+    watchdog: Option<Watchdog>,
+}
+
+impl Waits {
+    /// Waits for `submission` within the job's deadline, notes the progress, and measures it; a
+    /// single dispatch the watchdog finds too long ends the job.
+    fn finish(
+        &self,
+        device: &wgpu::Device,
+        submission: InFlight,
+        control: &RunControl,
+        job: &Job,
+    ) -> Result<Measured, JobError> {
+        wait_for(device, submission.index, self.started, self.deadline)?;
+        let measured = Measured {
+            passes: submission.passes.len(),
+            elapsed: submission.at.elapsed(),
+        };
+        control.record_progress(u32::try_from(submission.passes.end).unwrap_or(u32::MAX));
+        if let Some(took) = self.watchdog.and_then(|w| w.too_long(measured))
+            && let Some(limit) = self.watchdog.map(|w| w.dispatch_limit)
+        {
+            return Err(JobError::DispatchTooLong {
+                pass: job.passes[submission.passes.start].entry.clone(),
+                took,
+                limit,
+            });
+        }
+        Ok(measured)
     }
 }
 

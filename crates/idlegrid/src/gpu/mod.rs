@@ -7,6 +7,7 @@ mod executor;
 mod probe;
 mod requirements;
 mod self_test;
+mod watchdog;
 
 pub use adapter::{AdapterChoice, SkippedAdapter, describe as describe_adapter};
 pub use bench::{BenchReport, bench};
@@ -15,3 +16,4 @@ pub use probe::{
     AdapterReport, CpuReport, GpuUsage, HardwareReport, KeyLimits, MemoryReport, list_adapters,
     probe,
 };
+pub use watchdog::{Measured, Watchdog};

@@ -15,6 +15,8 @@ pub mod policy;
 pub mod system;
 #[cfg(target_os = "linux")]
 mod wayland;
+#[cfg(any(windows, test))]
+mod win32;
 #[cfg(target_os = "linux")]
 pub mod x11;
 

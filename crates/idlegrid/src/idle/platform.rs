@@ -1,6 +1,6 @@
-//! Windows and macOS input: the system's own "time since last input" (`GetLastInputInfo`,
-//! `HIDIdleTime`) through user-idle3. Neither pushes an event on input, so waiting is the trait's
-//! polling every `FAST_POLL`, which is cheap: each reading is one system call.
+//! Windows and macOS input: the system's own "time since last input" (`GetLastInputInfo` read by
+//! `win32`; `HIDIdleTime` through user-idle3). Neither pushes an event on input, so waiting is the
+//! trait's polling every `FAST_POLL`, which is cheap: each reading is one system call.
 
 use std::time::Duration;
 
@@ -38,6 +38,12 @@ impl InputIdle for PlatformInput {
     }
 }
 
+#[cfg(windows)]
+fn read() -> std::io::Result<Duration> {
+    super::win32::input_idle()
+}
+
+#[cfg(target_os = "macos")]
 fn read() -> Result<Duration, user_idle3::Error> {
     user_idle3::UserIdle::get_time().map(|idle| idle.duration())
 }

@@ -100,6 +100,20 @@ pub enum JobError {
     DeviceLost(String),
     #[error("the job ran past its deadline of {} s", .0.as_secs_f64())]
     Deadline(Duration),
+    /// One dispatch ran so long that the next could trip the driver's GPU watchdog (Windows resets
+    /// the GPU at about 2 s): refused here, where a faster GPU or another system may run it.
+    #[error(
+        "pass \"{pass}\" took {:.2} s in one dispatch; this system resets a GPU busy for about 2 s \
+         (Windows' watchdog), so one dispatch may take at most {} s here: split it into more passes \
+         of fewer workgroups",
+        took.as_secs_f64(),
+        limit.as_secs_f64()
+    )]
+    DispatchTooLong {
+        pass: String,
+        took: Duration,
+        limit: Duration,
+    },
     /// Stopped between passes because the machine's person came back.
     #[error("cancelled: {0}")]
     Cancelled(String),
@@ -131,6 +145,7 @@ impl JobError {
             | JobError::OutOfMemory(_)
             | JobError::Gpu(_)
             | JobError::DeviceLost(_)
+            | JobError::DispatchTooLong { .. }
             | JobError::WorkerStopped(_) => Fault::Machine,
             JobError::Deadline(_) => Fault::Deadline,
             JobError::Cancelled(_) => Fault::Cancelled,

@@ -1,6 +1,7 @@
 //! The hardware page: each GPU wgpu can use (enumerated once; adapters do not come and go), with its
 //! memory, use and temperature where the operating system tells them, the person's share switch and
-//! its last benchmark; and the CPU and memory, read fresh each time.
+//! its last benchmark; and the CPU and memory, read fresh each time. What this machine cannot read is
+//! unknown, and listed with the reason (`os_readings`).
 //!
 //! wgpu, sysinfo and NVML name the same GPU differently ("AMD Radeon RX 7800 XT" against
 //! "Navi 32 [Radeon RX 7700 XT / 7800 XT]"); [`same_gpu`] matches them, and a software adapter is
@@ -68,7 +69,12 @@ impl HardwareSampler {
             })
             .collect();
         let (cpu, memory) = self.cpu_and_memory();
-        Hardware { gpus, cpu, memory }
+        Hardware {
+            gpus,
+            cpu,
+            memory,
+            unreadable: os_readings::unreadable(),
+        }
     }
 
     fn cpu_and_memory(&mut self) -> (CpuView, MemoryView) {
@@ -76,7 +82,7 @@ impl HardwareSampler {
             let cpu = CpuView {
                 name: String::new(),
                 cores: 0,
-                usage_percent: 0.0,
+                usage_percent: None,
             };
             let memory = MemoryView {
                 total_bytes: 0,
@@ -84,8 +90,9 @@ impl HardwareSampler {
             };
             return (cpu, memory);
         };
-        // Unreadable CPU use (see os_readings) stays at sysinfo's 0.
-        if os_readings::check(Reading::CpuUse).is_ok() {
+        // Unreadable CPU use (see os_readings) is unknown, not sysinfo's 0.
+        let readable = os_readings::check(Reading::CpuUse).is_ok();
+        if readable {
             system.refresh_cpu_usage();
         }
         system.refresh_memory();
@@ -96,7 +103,7 @@ impl HardwareSampler {
                 .map(|c| c.brand().trim().to_owned())
                 .unwrap_or_default(),
             cores: system.cpus().len(),
-            usage_percent: system.global_cpu_usage(),
+            usage_percent: readable.then(|| system.global_cpu_usage()),
         };
         let memory = MemoryView {
             total_bytes: system.total_memory(),
@@ -129,6 +136,25 @@ pub fn same_gpu(adapter: &str, os_name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Under Wine CPU use cannot be read: it is unknown with the reason, never a made-up 0 %.
+    #[test]
+    fn cpu_use_is_known_exactly_where_it_can_be_read() {
+        let mut sampler = HardwareSampler::new(Vec::new());
+        let hardware = sampler.sample(&[], &Preferences::default(), |_| None);
+        let readable = os_readings::check(Reading::CpuUse).is_ok();
+        assert_eq!(
+            hardware.cpu.usage_percent.is_some(),
+            readable,
+            "{hardware:?}"
+        );
+        assert_eq!(
+            hardware.unreadable.iter().any(|u| u.reading == "CPU use"),
+            !readable,
+            "{hardware:?}"
+        );
+        assert_eq!(hardware.unreadable, os_readings::unreadable());
+    }
 
     #[test]
     fn gpu_names_match_across_apis() {

@@ -74,6 +74,7 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<Hardware>(cfg),
         declaration::<CpuView>(cfg),
         declaration::<MemoryView>(cfg),
+        declaration::<Unreadable>(cfg),
         declaration::<GpuView>(cfg),
         declaration::<Score>(cfg),
         declaration::<PoolState>(cfg),

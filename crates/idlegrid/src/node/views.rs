@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::typescript::AmountText;
 use crate::amount::Amount;
 use crate::idle::{Pace, Preferences};
+pub use crate::os_readings::Unreadable;
 pub use crate::provider::PoolPath;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -260,6 +261,8 @@ pub struct Hardware {
     pub gpus: Vec<GpuView>,
     pub cpu: CpuView,
     pub memory: MemoryView,
+    /// What this machine cannot tell, and why: each is unknown (null) above.
+    pub unreadable: Vec<Unreadable>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -284,7 +287,8 @@ pub struct GpuView {
 pub struct CpuView {
     pub name: String,
     pub cores: usize,
-    pub usage_percent: f32,
+    /// Null where this machine cannot tell (see `Hardware.unreadable`).
+    pub usage_percent: Option<f32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

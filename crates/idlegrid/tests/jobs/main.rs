@@ -9,3 +9,4 @@ mod engine;
 mod examples;
 mod refusals;
 mod sandbox;
+mod watchdog;

@@ -8,8 +8,8 @@
 //! |---|---|---|---|
 //! | `other_cpu_percent` | `/proc/stat` less our processes' `/proc/<pid>/stat` | sysinfo | sysinfo |
 //! | `exclusive_running` | `/proc`: each process's name and executable, read once | sysinfo | sysinfo |
-//! | `on_battery` | `/sys/class/power_supply` | None | None |
-//! | `session_locked` | logind's `LockedHint` (system D-Bus) | None | None |
+//! | `on_battery` | `/sys/class/power_supply` | `GetSystemPowerStatus` | None |
+//! | `session_locked` | logind's `LockedHint` (system D-Bus) | the session's lock flag (WTS), else the input desktop | None |
 //! | GPUs and their names | NVML, and sysinfo for the rest | the same | sysinfo |
 //! | GPU `temperature_c` | NVML; else the GPU's hwmon | NVML; else None | None |
 //! | GPU `other_use_percent` | NVML; else None | NVML; else None | None |
@@ -68,7 +68,7 @@ pub trait SystemSignals: Send {
 }
 
 /// The real [`SystemSignals`]: sysinfo for processes and CPU, sysfs for battery and GPU temperatures,
-/// logind over D-Bus for the lock, NVML for NVIDIA GPUs. Each part that cannot be read says `None`.
+/// logind over D-Bus for the lock (on Windows: `idle::win32`), NVML for NVIDIA GPUs. Each part that cannot be read says `None`.
 pub struct HostSignals {
     processes: Processes,
     #[cfg(target_os = "linux")]
@@ -97,7 +97,9 @@ impl HostSignals {
     fn session_locked(&mut self) -> Option<bool> {
         #[cfg(target_os = "linux")]
         return self.logind.locked();
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(windows)]
+        return super::win32::session_locked();
+        #[cfg(not(any(target_os = "linux", windows)))]
         None
     }
 }

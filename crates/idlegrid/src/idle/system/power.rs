@@ -1,14 +1,17 @@
-//! Battery: whether this machine runs on its battery now (Linux reads `/sys/class/power_supply`).
+//! Battery: whether this machine runs on its battery now (Linux reads `/sys/class/power_supply`,
+//! Windows `GetSystemPowerStatus` through `idle::win32`).
 
 #[cfg(target_os = "linux")]
 use std::path::Path;
 
-/// Linux reads sysfs. Windows would need `GetSystemPowerStatus` and macOS IOKit, neither of which is a
-/// dependency yet (windows-sys, IOKit bindings): there the answer is unknown.
+/// Linux reads sysfs, Windows asks the system. macOS would need IOKit, which is not a dependency
+/// yet: there the answer is unknown.
 pub(super) fn on_battery() -> Option<bool> {
     #[cfg(target_os = "linux")]
     return on_battery_in(Path::new("/sys/class/power_supply"));
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    return crate::idle::win32::on_battery();
+    #[cfg(not(any(target_os = "linux", windows)))]
     None
 }
 
