@@ -97,7 +97,7 @@ impl Lock {
         use windows_sys::Win32::Foundation::{ERROR_ALREADY_EXISTS, GetLastError};
         use windows_sys::Win32::System::Threading::CreateMutexW;
 
-        use crate::owner_only::{OwnerOnly, wide};
+        use idlegrid::owner_only::{OwnerOnly, wide};
 
         let name = address.file_name().unwrap_or(address.as_os_str());
         let name = wide(std::ffi::OsString::from(format!(r"Local\{}", name.display())).as_os_str());

@@ -16,8 +16,6 @@ pub mod instance;
 pub mod link;
 pub mod locale;
 mod logging;
-#[cfg(windows)]
-pub mod owner_only;
 pub mod server;
 pub mod transport;
 mod tray;

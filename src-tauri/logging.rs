@@ -14,12 +14,10 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 const DEFAULT_FILTER: &str = "info,wgpu_core=warn,wgpu_hal=warn,naga=warn,iroh=warn,noq=warn";
 const DAYS_KEPT: usize = 14;
 
-/// `DATA_LOCAL_DIR/idlegrid/logs` (`~/.local/share/idlegrid/logs` on Linux).
+/// The engine's logs folder: `~/.local/share/idlegrid/logs` on Linux, `%LOCALAPPDATA%\Idlegrid\logs`
+/// on Windows.
 pub fn logs_dir() -> PathBuf {
-    dirs::data_local_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("idlegrid")
-        .join("logs")
+    idlegrid::identity::default_logs_dir()
 }
 
 /// Starts logging; keep the guard until exit, so the last lines reach the file.

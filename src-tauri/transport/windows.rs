@@ -1,5 +1,5 @@
 //! The link over a named pipe, `\\.\pipe\idlegrid-<hash>`, open to this user only: its security
-//! descriptor allows the current user's SID and nobody else (see [`crate::owner_only`]), remote
+//! descriptor allows the current user's SID and nobody else (see [`idlegrid::owner_only`]), remote
 //! clients are refused, and the window connects at identification level, so a pipe someone else
 //! made under this name cannot act as this user.
 
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer, ServerOptions};
 use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_OVERLAPPED, SECURITY_IDENTIFICATION};
 
-use crate::owner_only::OwnerOnly;
+use idlegrid::owner_only::OwnerOnly;
 
 pub type ServerStream = NamedPipeServer;
 pub type ClientStream = NamedPipeClient;

@@ -5,6 +5,8 @@
 //! SYSTEM, unprotected; a DACL set on an existing file is accepted and dropped, hence creation. Where Linux uses mode 0600, Windows needs this: a file in
 //! `%LOCALAPPDATA%` is private by inheritance only as long as nobody loosened the folder.
 //!
+//! The app's pipe and single-instance mutex are made with the same descriptor.
+//!
 //! Also reads a file's DACL back, so the key file's reader can warn when others may read it and
 //! tests can check what was written.
 
@@ -137,7 +139,7 @@ impl OwnerOnly {
 pub fn create_new(path: &Path) -> io::Result<File> {
     let owner_only = OwnerOnly::new()?;
     let attributes = owner_only.attributes();
-    let wide = wide(path);
+    let wide = wide(path.as_os_str());
     // SAFETY: `wide` is NUL-terminated; `attributes` points at `owner_only`, alive for the call.
     let handle = unsafe {
         CreateFileW(
@@ -159,7 +161,7 @@ pub fn create_new(path: &Path) -> io::Result<File> {
 
 /// `path`'s DACL as the system reports it.
 pub fn read_dacl(path: &Path) -> io::Result<Dacl> {
-    let wide = wide(path);
+    let wide = wide(path.as_os_str());
     let mut dacl: *mut ACL = std::ptr::null_mut();
     let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
     // SAFETY: out-pointers are valid; the descriptor is freed below with LocalFree, and `dacl`
@@ -238,9 +240,11 @@ unsafe fn grants(dacl: *const ACL) -> io::Result<Vec<Grant>> {
     Ok(grants)
 }
 
+/// A SID in its string form (`S-1-5-21-…`).
+///
 /// # Safety
 /// `sid` must point to a valid SID.
-unsafe fn sid_string(sid: PSID) -> io::Result<String> {
+pub unsafe fn sid_string(sid: PSID) -> io::Result<String> {
     let mut text: *mut u16 = std::ptr::null_mut();
     // SAFETY: the caller vouches for `sid`; `text` is freed with LocalFree below.
     unsafe {
@@ -310,8 +314,9 @@ impl Drop for LocalMemory {
     }
 }
 
-fn wide(path: &Path) -> Vec<u16> {
-    path.as_os_str().encode_wide().chain([0]).collect()
+/// `text` as Windows wants it: UTF-16 with a NUL at the end.
+pub fn wide(text: &std::ffi::OsStr) -> Vec<u16> {
+    text.encode_wide().chain([0]).collect()
 }
 
 fn win32_result(status: u32) -> io::Result<()> {
