@@ -369,7 +369,7 @@ describe("first run", () => {
       await tab.getByRole("button", { name: "Start a local pool with sample work" }).click();
       await waitForCalls(window, "start_local_pool");
       await tab.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
-      await visible(tab, "Working: matmul-512 for Local pool");
+      await visible(tab, "Working: Embedding 256 texts (all-MiniLM-L6-v2) for pool Local pool");
       await tab.getByRole("navigation").waitFor();
     }));
 
