@@ -217,6 +217,8 @@ describe("hardware", () => {
       await busy.waitFor();
       assert.equal(await busy.isDisabled(), true);
       await intel.getByText("14,310").waitFor();
+      await intel.getByText("212.4").waitFor();
+      await intel.getByText("with tiny-bert").waitFor();
       await intel.locator("button[aria-busy='false']").waitFor();
     }));
 

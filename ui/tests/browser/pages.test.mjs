@@ -151,6 +151,12 @@ describe("pages", () => {
       for (const text of ["Vulkan · Discrete GPU", "12.0 GiB", "87%", "64 °C", "GFLOP/s"]) {
         await rtx.getByText(text).first().waitFor();
       }
+      // The embeddings score, with its unit and the model it is for.
+      const embeddings = rtx.locator(".score span", { hasText: "embeddings/s" });
+      assert.equal(
+        (await embeddings.textContent()).replace(/\s+/g, " ").trim(),
+        "1,840.5 embeddings/s with all-MiniLM-L6-v2",
+      );
       const intel = tab.getByRole("article", { name: "Intel(R) UHD Graphics 770" });
       await intel.getByText("Not measured yet").waitFor();
       assert.equal(await intel.getByRole("switch", { name: "Share this GPU" }).isChecked(), false);

@@ -684,6 +684,26 @@ fn embedding_canaries_are_made_outside_the_ask_with_weights_read_once() {
     );
 }
 
+/// The benchmark's batch runs the model it is given, whole, and names it; without one, the tiny model.
+#[test]
+fn the_benchmark_batch_is_real_work_on_the_model_it_names() {
+    let (_dir, model) = tiny(TinySpec {
+        layers: 1,
+        ..TinySpec::default()
+    });
+    let (job, name) = bench_job(Some(&model));
+    assert_eq!(name, model.name());
+    let vectors = floats(&embeddings_output(run(&job)).unwrap());
+    let hidden = model.config.hidden as usize;
+    assert_eq!(vectors.len(), BENCH_TEXTS as usize * hidden);
+    let (other, tiny_name) = bench_job(None);
+    assert_eq!(tiny_name, TINY_MODEL);
+    assert_ne!(
+        other.wgsl, job.wgsl,
+        "the tiny model's kernels were run instead"
+    );
+}
+
 #[test]
 fn the_tiny_model_in_memory_is_the_one_written_to_disk() {
     let spec = TinySpec::default();

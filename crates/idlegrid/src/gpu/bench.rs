@@ -1,5 +1,6 @@
-//! The standard device score: tiled f32 matrix multiply (GFLOP/s) and buffer copy bandwidth (GB/s),
-//! both run as ordinary jobs through the executor and timed on the GPU where it can.
+//! The standard device score: tiled f32 matrix multiply (GFLOP/s), buffer copy bandwidth (GB/s) and
+//! sentence embeddings per second (a fixed batch through the embedding kernels, see `embed::bench_job`),
+//! all run as ordinary jobs through the executor and timed on the GPU where it can.
 //!
 //! Sizes are calibrated from a first small run so that the whole benchmark takes a few seconds at most on
 //! anything from a software rasteriser to a data-centre GPU.
@@ -33,13 +34,26 @@ pub struct BenchReport {
     pub copy_gbps: f64,
     /// Bytes copied per pass measured.
     pub copy_bytes: u64,
+    /// Texts embedded per second, in batches of `embed::BENCH_TEXTS`.
+    pub embeddings_per_second: f64,
+    /// The model those embeddings are of: the installed one, or the tiny random model without one.
+    pub embedding_model: String,
     pub timing: Timing,
     /// Wall time of the whole benchmark.
     pub seconds: f64,
 }
 
-/// Runs the benchmark on the executor's adapter.
+/// Runs the benchmark on the executor's adapter, embeddings on the installed model
+/// (`embed::installed_model`) or the tiny one.
 pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
+    bench_with(executor, crate::embed::installed_model())
+}
+
+/// [`bench`] with embeddings on `installed`, or on the tiny model for `None`.
+pub fn bench_with(
+    executor: &mut Executor,
+    installed: Option<crate::embed::Model>,
+) -> Result<BenchReport, JobError> {
     let started = Instant::now();
     let adapter_limits = executor.adapter().limits();
     let max_binding = adapter_limits
@@ -58,6 +72,10 @@ pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
     )?;
     let copy_bytes = u64::from(copy_vectors) * 16;
 
+    let (embedding_job, embedding_model) = crate::embed::bench_job(installed.as_ref());
+    let _ = timed(executor, &embedding_job)?; // compiles its shaders
+    let (embedding_time, _) = median(executor, &embedding_job)?;
+
     Ok(BenchReport {
         adapter: executor.adapter_info().name.clone(),
         matmul_gflops: flops / matmul_time.as_secs_f64() / 1e9,
@@ -65,6 +83,8 @@ pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
         // Each element is read once and written once.
         copy_gbps: 2.0 * copy_bytes as f64 / copy_time.as_secs_f64() / 1e9,
         copy_bytes,
+        embeddings_per_second: f64::from(crate::embed::BENCH_TEXTS) / embedding_time.as_secs_f64(),
+        embedding_model,
         timing,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -85,15 +105,21 @@ fn calibrate(
         size = size.saturating_mul(2).min(max);
         time = timed(executor, &job(size))?.0;
     }
+    let (time, timing) = median(executor, &job(size))?;
+    Ok((size, time, timing))
+}
+
+/// The median time of `RUNS` runs of `job`.
+fn median(executor: &mut Executor, job: &Job) -> Result<(Duration, Timing), JobError> {
     let mut times = Vec::with_capacity(RUNS);
     let mut timing = Timing::Wall;
     for _ in 0..RUNS {
-        let (t, how) = timed(executor, &job(size))?;
+        let (t, how) = timed(executor, job)?;
         times.push(t);
         timing = how;
     }
     times.sort();
-    Ok((size, times[RUNS / 2].max(Duration::from_nanos(1)), timing))
+    Ok((times[RUNS / 2].max(Duration::from_nanos(1)), timing))
 }
 
 fn timed(executor: &mut Executor, job: &Job) -> Result<(Duration, Timing), JobError> {
@@ -181,6 +207,32 @@ fn copy_job(vectors: u32) -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The score includes embeddings per second through the real kernels, and says which model: the
+    /// tiny one here (no model is passed), named as the engine names it.
+    #[test]
+    fn the_score_has_embeddings_per_second_for_a_named_model() {
+        let mut executor = Executor::new(&crate::gpu::AdapterChoice::default()).unwrap();
+        let report = bench_with(&mut executor, None).unwrap();
+        assert!(
+            report.embeddings_per_second > 0.0 && report.embeddings_per_second.is_finite(),
+            "{report:?}"
+        );
+        assert_eq!(report.embedding_model, crate::embed::TINY_MODEL);
+        // The batch it timed is real embedding work: eight unit vectors come back.
+        let (job, _) = crate::embed::bench_job(None);
+        let vectors = crate::embed::embeddings_output(executor.run(&job).unwrap().outputs).unwrap();
+        let floats: Vec<f32> = vectors
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let rows = crate::embed::BENCH_TEXTS as usize;
+        assert_eq!(floats.len() % rows, 0);
+        for row in floats.chunks_exact(floats.len() / rows) {
+            let norm: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
+        }
+    }
 
     #[test]
     fn the_largest_copy_job_fits_one_dispatch_dimension() {

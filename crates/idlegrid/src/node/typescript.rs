@@ -76,6 +76,7 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<MemoryView>(cfg),
         declaration::<GpuView>(cfg),
         declaration::<Score>(cfg),
+        declaration::<EmbeddingScore>(cfg),
         declaration::<PoolState>(cfg),
         declaration::<PoolPath>(cfg),
         declaration::<PoolView>(cfg),
