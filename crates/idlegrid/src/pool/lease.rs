@@ -213,9 +213,9 @@ impl Pool {
     }
 
     /// The canary's job, the id of its expected answer and its seed. An embedding canary's answer is
-    /// computed here on the CPU with the weights read once into the pool's [`super::weights::WeightsCache`], and kept in the
-    /// blob store as vectors (its judge compares by cosine, not by digest); weights gone from the blob
-    /// store since the draw make it a checksum canary.
+    /// computed here on the CPU, with weights read once into the pool's
+    /// [`super::weights::WeightsCache`], and kept in the blob store as vectors (its judge compares by
+    /// cosine, not by digest); weights the pool no longer has make it a checksum canary.
     fn make_canary(&self, drawn: DrawnCanary) -> Result<(Job, Id, u64), PoolError> {
         let seed = match drawn {
             DrawnCanary::Embedding {
