@@ -34,25 +34,47 @@ pub struct BenchReport {
     pub copy_gbps: f64,
     /// Bytes copied per pass measured.
     pub copy_bytes: u64,
-    /// Texts embedded per second, in batches of `embed::BENCH_TEXTS`.
-    pub embeddings_per_second: f64,
-    /// The model those embeddings are of: the installed one, or the tiny random model without one.
-    pub embedding_model: String,
+    /// Sentence embeddings a second; absent from the [`device_score`], which does not measure them.
+    pub embeddings: Option<EmbeddingRate>,
     pub timing: Timing,
     /// Wall time of the whole benchmark.
     pub seconds: f64,
 }
 
-/// Runs the benchmark on the executor's adapter, embeddings on the installed model
-/// (`embed::installed_model`) or the tiny one.
-pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
-    bench_with(executor, crate::embed::installed_model())
+/// Texts embedded per second, in batches of `embed::BENCH_TEXTS`, and the model they are of.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingRate {
+    pub per_second: f64,
+    pub model: String,
 }
 
-/// [`bench`] with embeddings on `installed`, or on the tiny model for `None`.
+/// What the embeddings part of a benchmark runs.
+#[derive(Debug)]
+pub enum EmbeddingBench {
+    Skip,
+    /// The tiny random model (`embed::TINY_MODEL`).
+    Tiny,
+    Model(crate::embed::Model),
+}
+
+/// Runs the whole benchmark on the executor's adapter, embeddings on the installed model
+/// (`embed::installed_model`), or on the tiny one where none is installed.
+pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
+    let embeddings =
+        crate::embed::installed_model().map_or(EmbeddingBench::Tiny, EmbeddingBench::Model);
+    bench_with(executor, embeddings)
+}
+
+/// The score a provider tells its pools: matmul and copy only, so that starting to share is not held
+/// up by a model's forward passes (seconds on a software GPU).
+pub fn device_score(executor: &mut Executor) -> Result<BenchReport, JobError> {
+    bench_with(executor, EmbeddingBench::Skip)
+}
+
+/// [`bench`] with the embeddings part on `embeddings`.
 pub fn bench_with(
     executor: &mut Executor,
-    installed: Option<crate::embed::Model>,
+    embeddings: EmbeddingBench,
 ) -> Result<BenchReport, JobError> {
     let started = Instant::now();
     let adapter_limits = executor.adapter().limits();
@@ -72,9 +94,11 @@ pub fn bench_with(
     )?;
     let copy_bytes = u64::from(copy_vectors) * 16;
 
-    let (embedding_job, embedding_model) = crate::embed::bench_job(installed.as_ref());
-    let _ = timed(executor, &embedding_job)?; // compiles its shaders
-    let (embedding_time, _) = median(executor, &embedding_job)?;
+    let embeddings = match embeddings {
+        EmbeddingBench::Skip => None,
+        EmbeddingBench::Tiny => Some(embedding_rate(executor, None)?),
+        EmbeddingBench::Model(model) => Some(embedding_rate(executor, Some(&model))?),
+    };
 
     Ok(BenchReport {
         adapter: executor.adapter_info().name.clone(),
@@ -83,10 +107,24 @@ pub fn bench_with(
         // Each element is read once and written once.
         copy_gbps: 2.0 * copy_bytes as f64 / copy_time.as_secs_f64() / 1e9,
         copy_bytes,
-        embeddings_per_second: f64::from(crate::embed::BENCH_TEXTS) / embedding_time.as_secs_f64(),
-        embedding_model,
+        embeddings,
         timing,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Embeddings a second on `model` (the tiny one for `None`): the median of `RUNS` runs of the fixed
+/// batch, after one that compiles its shaders.
+fn embedding_rate(
+    executor: &mut Executor,
+    model: Option<&crate::embed::Model>,
+) -> Result<EmbeddingRate, JobError> {
+    let (job, model) = crate::embed::bench_job(model);
+    timed(executor, &job)?;
+    let (time, _) = median(executor, &job)?;
+    Ok(EmbeddingRate {
+        per_second: f64::from(crate::embed::BENCH_TEXTS) / time.as_secs_f64(),
+        model,
     })
 }
 
@@ -213,12 +251,17 @@ mod tests {
     #[test]
     fn the_score_has_embeddings_per_second_for_a_named_model() {
         let mut executor = Executor::new(&crate::gpu::AdapterChoice::default()).unwrap();
-        let report = bench_with(&mut executor, None).unwrap();
+        let report = bench_with(&mut executor, EmbeddingBench::Tiny).unwrap();
+        let embeddings = report.embeddings.as_ref().expect("an embeddings score");
         assert!(
-            report.embeddings_per_second > 0.0 && report.embeddings_per_second.is_finite(),
+            embeddings.per_second > 0.0 && embeddings.per_second.is_finite(),
             "{report:?}"
         );
-        assert_eq!(report.embedding_model, crate::embed::TINY_MODEL);
+        assert_eq!(embeddings.model, crate::embed::TINY_MODEL);
+        assert!(report.matmul_gflops > 0.0 && report.copy_gbps > 0.0);
+        // The score pools see leaves embeddings out.
+        let pools_see = device_score(&mut executor).unwrap();
+        assert!(pools_see.embeddings.is_none() && pools_see.matmul_gflops > 0.0);
         // The batch it timed is real embedding work: eight unit vectors come back.
         let (job, _) = crate::embed::bench_job(None);
         let vectors = crate::embed::embeddings_output(executor.run(&job).unwrap().outputs).unwrap();

@@ -9,7 +9,7 @@ mod requirements;
 mod self_test;
 
 pub use adapter::{AdapterChoice, SkippedAdapter, describe as describe_adapter};
-pub use bench::{BenchReport, bench, bench_with};
+pub use bench::{BenchReport, EmbeddingBench, EmbeddingRate, bench, bench_with, device_score};
 pub use executor::{Change, Executor, ExecutorStats, JobOutput, OutputBuffer, RunControl, Timing};
 pub use probe::{
     AdapterReport, CpuReport, GpuUsage, HardwareReport, KeyLimits, MemoryReport, list_adapters,

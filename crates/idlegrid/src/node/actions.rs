@@ -170,9 +170,9 @@ impl Node {
         let score = Score {
             matmul_gflops: report.matmul_gflops,
             copy_gbps: report.copy_gbps,
-            embeddings: Some(EmbeddingScore {
-                per_second: report.embeddings_per_second,
-                model: report.embedding_model,
+            embeddings: report.embeddings.map(|e| EmbeddingScore {
+                per_second: e.per_second,
+                model: e.model,
             }),
             measured_at_ms: now_ms(),
         };
