@@ -119,6 +119,8 @@ fn no_provider_is_a_503_and_a_late_answer_a_504() {
     let (model_dir, model) = tiny(dir.path());
     let submitter = dir.path().join("submitter");
     let (_pool, ticket) = pool_for(&dir.path().join("pool"), &submitter, &[]);
+    // The 503 comes from the pool's typed blocker (no provider connected); without it the request
+    // would wait for this deadline and end as a 504.
     let (_through_pool, url) = start_serve(&[
         "--pool",
         &ticket,
@@ -126,6 +128,8 @@ fn no_provider_is_a_503_and_a_late_answer_a_504() {
         text(&model_dir),
         "--data",
         text(&submitter),
+        "--request-timeout",
+        "60",
     ]);
     let unavailable = client_checks(&python, "unavailable", &url, "unused", model.name());
     assert!(

@@ -13,14 +13,14 @@
 
 use std::time::Duration;
 
-use iroh::endpoint::Connection;
+use iroh::endpoint::{ConnectOptions, Connection};
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 
 use crate::gpu::OutputBuffer;
 use crate::job::Job;
 use crate::protocol::{
     self, Bind, JobProgress, MAX_REPLY_FRAME, Network, OutputHeader, ProtocolError, SUBMIT_ALPN,
-    SubmitReply, SubmitRequest, read_bytes, read_frame, write_frame,
+    SUBMIT_ALPN_2, SubmitReply, SubmitRequest, read_bytes, read_frame, write_frame,
 };
 use crate::statement::Id;
 
@@ -237,16 +237,21 @@ fn job_outputs(request: &SubmitRequest) -> Vec<OutputHeader> {
     }
 }
 
+/// Connects speaking submit/3, or submit/2 to a pool from before it (which sends no `Blocked` frames).
 async fn dial(endpoint: &Endpoint, pool: &EndpointAddr) -> Result<Connection, ClientError> {
-    endpoint
-        .connect(pool.clone(), SUBMIT_ALPN)
-        .await
-        .map_err(|e| {
-            ClientError::Protocol(ProtocolError::Connect {
-                peer: pool.id.fmt_short().to_string(),
-                message: e.to_string(),
-            })
+    let failed = |message: String| {
+        ClientError::Protocol(ProtocolError::Connect {
+            peer: pool.id.fmt_short().to_string(),
+            message,
         })
+    };
+    let older = ConnectOptions::new().with_additional_alpns(vec![SUBMIT_ALPN_2.to_vec()]);
+    endpoint
+        .connect_with_opts(pool.clone(), SUBMIT_ALPN, older)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .await
+        .map_err(|e| failed(e.to_string()))
 }
 
 async fn send_job(
@@ -287,9 +292,15 @@ async fn watch(
     let (mut send, mut recv) = connection.open_bi().await.map_err(ProtocolError::from)?;
     write_frame(&mut send, &SubmitRequest::Watch { job }).await?;
     send.finish().map_err(ProtocolError::from)?;
+    // A `Blocked` frame belongs to the `Progress` frame after it.
+    let mut blocked = None;
     loop {
         match read_frame(&mut recv, MAX_REPLY_FRAME).await? {
-            SubmitReply::Progress(p) => progress(p),
+            SubmitReply::Blocked(blocker) => blocked = Some(blocker),
+            SubmitReply::Progress(mut p) => {
+                p.blocked = blocked.take();
+                progress(p);
+            }
             SubmitReply::Verified { outputs } => {
                 if outputs != expected {
                     return Err(ClientError::Unexpected);

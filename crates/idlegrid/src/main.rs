@@ -343,8 +343,17 @@ fn describe_hardware(report: &HardwareReport) -> String {
 }
 
 fn describe_bench(report: &BenchReport) -> String {
+    let embeddings = match &report.embeddings {
+        Some(e) => format!(
+            "  embed  {:.1} embeddings/s ({}, batches of {})\n",
+            e.per_second,
+            e.model,
+            idlegrid::embed::BENCH_TEXTS
+        ),
+        None => String::new(),
+    };
     format!(
-        "{}\n  matmul {:.2} GFLOP/s ({n}x{n} f32)\n  copy   {:.2} GB/s ({} MiB)\n  timed with {:?}, {:.1} s in all\n",
+        "{}\n  matmul {:.2} GFLOP/s ({n}x{n} f32)\n  copy   {:.2} GB/s ({} MiB)\n{embeddings}  timed with {:?}, {:.1} s in all\n",
         report.adapter,
         report.matmul_gflops,
         report.copy_gbps,

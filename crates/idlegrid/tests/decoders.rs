@@ -14,7 +14,7 @@ use idlegrid::job::{
 };
 use idlegrid::onchain::{ChainPayment, ChainTerms, PendingPayout, PoolChain};
 use idlegrid::protocol::{
-    Capabilities, Delivery, ErrorCode, JobProgress, JobState, LeaseOffer, MAX_REPLY_FRAME,
+    Blocker, Capabilities, Delivery, ErrorCode, JobProgress, JobState, LeaseOffer, MAX_REPLY_FRAME,
     MAX_REQUEST_FRAME, OutputHeader, ProtocolError, SubmitReply, SubmitRequest, WorkReply,
     WorkRequest, decode_frame, encode_frame, frame_len,
 };
@@ -403,8 +403,11 @@ fn submit_reply() -> impl Strategy<Value = SubmitReply> {
                     results,
                     needed,
                     note,
+                    // Not on the wire: a `Blocked` frame carries it.
+                    blocked: None,
                 })
             }),
+        Just(SubmitReply::Blocked(Blocker::NoProviderConnected)),
         vec(output_header(), 0..3).prop_map(|outputs| SubmitReply::Verified { outputs }),
         text().prop_map(|reason| SubmitReply::Failed { reason }),
         text().prop_map(|message| SubmitReply::Error { message }),
@@ -1084,7 +1087,9 @@ fn write_fuzz_seeds() {
         results: 1,
         needed: 2,
         note: Some("failed on 1 provider (device lost)".into()),
+        blocked: None,
     }));
+    frame(&SubmitReply::Blocked(Blocker::NoProviderConnected));
     frame(&SubmitReply::Verified {
         outputs: vec![header],
     });

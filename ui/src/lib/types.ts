@@ -270,7 +270,20 @@ export type Gpu = {
 export type Score = {
   matmul_gflops: number,
   copy_gbps: number,
+  /**
+   * Absent from scores kept before the benchmark measured embeddings.
+   */
+  embeddings: EmbeddingScore | null,
   measured_at_ms: number,
+};
+
+/**
+ * Sentence embeddings a second through the embedding kernels, and the model they are of (the
+ * installed all-MiniLM-L6-v2, or the tiny random model "tiny-bert" where none is installed).
+ */
+export type EmbeddingScore = {
+  per_second: number,
+  model: string,
 };
 
 export type PoolState = "connected" | "connecting" | "unreachable" | "blocked";

@@ -120,7 +120,12 @@ export function installMockBackend(scenario: Scenario): MockControl {
     run_benchmark: ({ adapter }) =>
       new Promise((resolve) =>
         setTimeout(() => {
-          const score = { matmul_gflops: 14310.2, copy_gbps: 415.3, measured_at_ms: Date.now() };
+          const score = {
+            matmul_gflops: 14310.2,
+            copy_gbps: 415.3,
+            embeddings: { per_second: 212.4, model: "tiny-bert" },
+            measured_at_ms: Date.now(),
+          };
           state.hardware = {
             ...state.hardware,
             gpus: state.hardware.gpus.map((g) => (g.adapter === adapter ? { ...g, score } : g)),

@@ -76,17 +76,20 @@ export function localPool(now: number): Pool {
   };
 }
 
+/** Inference work as the engine names it: a batch of texts and the model. */
+export const EMBEDDING_JOB = "Embedding 256 texts (all-MiniLM-L6-v2)";
+
 export function workingStatus(now: number, pool: Pool): Status {
   return {
     kind: "working",
-    reason: "Working: matmul-512 for " + pool.name,
+    reason: `Working: ${EMBEDDING_JOB} for pool ${pool.name}`,
     since_ms: now - 7 * MINUTE,
     sharing: true,
     snoozed_until_ms: null,
     job: {
       pool_id: pool.id,
       pool_name: pool.name,
-      job: "matmul-512",
+      job: EMBEDDING_JOB,
       progress: 0.42,
       gpu_ms: 2 * MINUTE + 31_000,
       pace: "full",
@@ -249,7 +252,12 @@ export function hardware(now: number): Hardware {
         usage_percent: 87,
         temperature_c: 64,
         shared: true,
-        score: { matmul_gflops: 14250.4, copy_gbps: 412.7, measured_at_ms: now - 2 * DAY },
+        score: {
+          matmul_gflops: 14250.4,
+          copy_gbps: 412.7,
+          embeddings: { per_second: 1840.5, model: "all-MiniLM-L6-v2" },
+          measured_at_ms: now - 2 * DAY,
+        },
       },
       {
         adapter: "Intel(R) UHD Graphics 770",

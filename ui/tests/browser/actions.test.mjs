@@ -217,6 +217,8 @@ describe("hardware", () => {
       await busy.waitFor();
       assert.equal(await busy.isDisabled(), true);
       await intel.getByText("14,310").waitFor();
+      await intel.getByText("212.4").waitFor();
+      await intel.getByText("with tiny-bert").waitFor();
       await intel.locator("button[aria-busy='false']").waitFor();
     }));
 
@@ -390,7 +392,7 @@ describe("first run", () => {
       await tab.getByRole("button", { name: "Start a local pool with sample work" }).click();
       await waitForCalls(window, "start_local_pool");
       await tab.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
-      await visible(tab, "Working: matmul-512 for Local pool");
+      await visible(tab, "Working: Embedding 256 texts (all-MiniLM-L6-v2) for pool Local pool");
       await tab.getByRole("navigation").waitFor();
     }));
 

@@ -32,8 +32,15 @@ const visible = (tab, text) => tab.getByText(text, { exact: false }).first().wai
 describe("pages", () => {
   it("Overview shows the state, the job running and today's figures", () =>
     withPage("overview", async ({ tab }) => {
-      await visible(tab, "Working: matmul-512 for Lab cluster");
-      assert.equal(await tab.getByRole("progressbar").getAttribute("aria-valuenow"), "42");
+      // Inference shows like any job: what it embeds, with which model, for which pool, and how far.
+      await visible(tab, "Working: Embedding 256 texts (all-MiniLM-L6-v2) for pool Lab cluster");
+      const running = tab.locator("section.job");
+      assert.equal(
+        (await running.locator(".what").textContent()).replace(/\s+/g, " ").trim(),
+        "Embedding 256 texts (all-MiniLM-L6-v2) for pool Lab cluster",
+      );
+      assert.equal(await running.getByRole("progressbar").getAttribute("aria-valuenow"), "42");
+      await running.getByText("42% done").waitFor({ timeout: 5000 });
       await visible(tab, "GPU time 2 min 31 s");
       await visible(tab, "0.016500");
       await visible(tab, "0.002750");
@@ -144,6 +151,12 @@ describe("pages", () => {
       for (const text of ["Vulkan · Discrete GPU", "12.0 GiB", "87%", "64 °C", "GFLOP/s"]) {
         await rtx.getByText(text).first().waitFor();
       }
+      // The embeddings score, with its unit and the model it is for.
+      const embeddings = rtx.locator(".score span", { hasText: "embeddings/s" });
+      assert.equal(
+        (await embeddings.textContent()).replace(/\s+/g, " ").trim(),
+        "1,840.5 embeddings/s with all-MiniLM-L6-v2",
+      );
       const intel = tab.getByRole("article", { name: "Intel(R) UHD Graphics 770" });
       await intel.getByText("Not measured yet").waitFor();
       assert.equal(await intel.getByRole("switch", { name: "Share this GPU" }).isChecked(), false);

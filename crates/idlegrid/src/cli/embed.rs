@@ -8,15 +8,15 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use idlegrid::client::Client;
-use idlegrid::embed::{DEFAULT_TOKEN_BUDGET, EmbedError, Embeddings, Model, embeddings_output};
+use idlegrid::embed::{
+    DEFAULT_TOKEN_BUDGET, EmbedError, Embeddings, Model, SETUP_MODEL_DIR, default_model_dir,
+    embeddings_output,
+};
 use idlegrid::gpu::RunControl;
 use idlegrid::identity::default_data_dir;
 use idlegrid::job::JobLimits;
 use idlegrid::worker::WorkerProcess;
 use serde_json::json;
-
-/// Where `./scripts/setup` puts all-MiniLM-L6-v2, relative to the clone.
-const SETUP_MODEL_DIR: &str = ".tools/models/all-MiniLM-L6-v2";
 
 /// Where the work runs and which model: what `embed` and `serve` share.
 #[derive(Args, Clone)]
@@ -74,11 +74,7 @@ pub struct EmbedArgs {
 
 impl Backend {
     pub fn load_model(&self) -> anyhow::Result<Model> {
-        let dir = self
-            .model
-            .clone()
-            .or_else(|| std::env::var_os("IDLEGRID_MODEL").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(SETUP_MODEL_DIR));
+        let dir = self.model.clone().unwrap_or_else(default_model_dir);
         if !dir.join("config.json").exists() {
             bail!(
                 "no model in {}: give --model DIR (./scripts/setup puts all-MiniLM-L6-v2 in {SETUP_MODEL_DIR})",

@@ -379,7 +379,7 @@ fn device_score(data: &Path, adapter: &str, worker: &WorkerConfig) -> f32 {
     if let Some(score) = cached {
         return score as f32;
     }
-    match task::benchmark(worker) {
+    match task::device_score_of(worker) {
         Ok(report) => {
             let json = json!({ "adapter": adapter, "matmul_gflops": report.matmul_gflops });
             if let Err(error) = write_atomically(&path, json.to_string().as_bytes()) {

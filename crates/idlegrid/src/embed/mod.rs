@@ -3,9 +3,11 @@
 //! of bounded tokens, and each batch becomes one WGSL job (`batch`, `kernels`) whose weights are one
 //! content-addressed blob. So every limit, check, deadline and the pipeline cache apply unchanged, and
 //! a pool verifies the vectors by cosine similarity across replicas. `reference` is the same model in
-//! f64 on the CPU; `tiny` writes a random model for tests.
+//! f64 on the CPU; `tiny` writes a random model for tests; `bench` is the work of the embeddings/s
+//! score.
 
 mod batch;
+mod bench;
 mod canary;
 mod kernels;
 mod model;
@@ -18,10 +20,13 @@ mod tokenize;
 use std::path::PathBuf;
 
 pub use batch::{Batch, DEFAULT_TOKEN_BUDGET, MAX_TOKEN_BUDGET, REPLICA_COSINE, assemble, split};
+pub use bench::{BENCH_TEXTS, SETUP_MODEL_DIR, bench_job, default_model_dir, installed_model};
 pub use canary::{canary_check, embedding_canary, embedding_model};
 pub use model::{Model, ModelConfig, Pooling, read_config, storage_binding_limit};
 pub use remote::EmbedProgress;
-pub use tiny::{Seeded, TinySpec, sample_embedding_job, tiny_weights, write_tiny_model};
+pub use tiny::{
+    Seeded, TINY_MODEL, TinySpec, sample_embedding_job, tiny_weights, write_tiny_model,
+};
 
 use crate::job::{Job, JobError};
 

@@ -4,6 +4,7 @@
 
 use super::{EmbedError, Embeddings, Model, assemble, token_count};
 use crate::client::Client;
+use crate::protocol::Blocker;
 
 /// How far a request through a pool has come.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +13,8 @@ pub struct EmbedProgress {
     pub jobs: usize,
     /// The pool's latest word on why a job waits ("waiting for a provider (none connected)").
     pub note: Option<String>,
+    /// What blocks the job waited for, as the pool types it (absent from pools before submit/3).
+    pub blocked: Option<Blocker>,
 }
 
 impl Client {
@@ -38,6 +41,7 @@ impl Client {
             jobs_done: 0,
             jobs,
             note: None,
+            blocked: None,
         });
         let mut results = Vec::with_capacity(jobs);
         for (done, (batch, handle)) in batches.into_iter().zip(handles).enumerate() {
@@ -47,6 +51,7 @@ impl Client {
                         jobs_done: done,
                         jobs,
                         note: p.note,
+                        blocked: p.blocked,
                     })
                 })
                 .await?;
@@ -57,6 +62,7 @@ impl Client {
                 jobs_done: done + 1,
                 jobs,
                 note: None,
+                blocked: None,
             });
         }
         Ok(Embeddings {

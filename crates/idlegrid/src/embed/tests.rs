@@ -588,6 +588,122 @@ fn a_pool_checks_embedding_work_with_canaries_it_answers_on_its_cpu() {
     );
 }
 
+/// The pool makes an embedding canary's answer outside the ask's transaction: while one ask waits for
+/// the canary weights (held here), the pool's database serves everyone else, and the asking provider
+/// still gets its paid lease. The weights are read from the blob store once: a second provider's
+/// canary, drawn after the weights' file is gone, is still an embedding canary.
+#[test]
+fn embedding_canaries_are_made_outside_the_ask_with_weights_read_once() {
+    use crate::client::own_submitter_key;
+    use crate::pool::verify::ReplicationPolicy;
+    use crate::pool::{Pool, PoolConfig};
+    use crate::protocol::{Capabilities, LeaseOffer, WorkReply};
+    let (_dir, model) = tiny(TinySpec::default());
+    let dir = tempfile::tempdir().unwrap();
+    let key = iroh::SecretKey::from_bytes(&[1; 32]);
+    let submitter = own_submitter_key(&key).public();
+    let config = PoolConfig {
+        replication: ReplicationPolicy {
+            untrusted_replicas: 1,
+            trusted_at: 10,
+        },
+        canary_rate: 1.0,
+        ..PoolConfig::default()
+    };
+    let pool = Pool::open(&dir.path().join("pool"), key, config).unwrap();
+    let gpu = Capabilities {
+        adapter: "test".into(),
+        device_type: "cpu".into(),
+        max_buffer_size: 1 << 30,
+        max_storage_buffer_binding_size: 1 << 27,
+        max_workgroups_per_dimension: 65_535,
+        gflops: 1.0,
+    };
+    let ask = |who: &iroh::PublicKey| -> Vec<LeaseOffer> {
+        match pool.ask(who, &gpu, 1, &[], None).unwrap() {
+            WorkReply::Work { leases, .. } => leases,
+            other => panic!("{other:?}"),
+        }
+    };
+    let queue = |nonce: u64, input: &str| {
+        let manifest = model
+            .batches(&texts(&[input]), DEFAULT_TOKEN_BUDGET)
+            .unwrap()[0]
+            .job(&model, 1);
+        let (id, _) = pool.offer_job(&submitter, &manifest, nonce).unwrap();
+        pool.store_blob(&model.weights_hash, &model.weights)
+            .unwrap();
+        pool.enqueue(&submitter, id, &manifest).unwrap();
+        id
+    };
+    let job = queue(1, "The weather is lovely today.");
+    let first = iroh::SecretKey::from_bytes(&[7; 32]).public();
+    let second = iroh::SecretKey::from_bytes(&[8; 32]).public();
+    let mut second_job = job;
+    std::thread::scope(|scope| {
+        let held = pool.hold_canary_weights();
+        let asking = scope.spawn(|| ask(&first));
+        // The first ask's lease is committed while it waits for the weights to make its canary.
+        let mut leased = false;
+        for _ in 0..600 {
+            leased = pool.progress(&job).unwrap().progress.running == 1;
+            if leased {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(leased, "the first ask never committed its lease");
+        assert!(
+            !asking.is_finished(),
+            "the canary was made without its weights"
+        );
+        // Meanwhile the pool takes a job.
+        second_job = queue(2, "He drove to the stadium.");
+        assert_eq!(pool.submitted_jobs().unwrap(), 2);
+        assert!(!asking.is_finished());
+        drop(held);
+        let paid = asking.join().unwrap();
+        assert_eq!(paid[0].job, job);
+    });
+    let canary = ask(&first).remove(0);
+    assert!(embedding_model(&canary.manifest).is_some(), "{canary:?}");
+
+    std::fs::remove_file(
+        dir.path()
+            .join("pool/blobs")
+            .join(model.weights_hash.to_hex().as_str()),
+    )
+    .unwrap();
+    assert!(pool.blob(&model.weights_hash).is_none());
+    assert_eq!(ask(&second)[0].job, second_job);
+    let canary = ask(&second).remove(0);
+    assert!(
+        embedding_model(&canary.manifest).is_some(),
+        "the second canary read the weights again: {}",
+        canary.manifest.name
+    );
+}
+
+/// The benchmark's batch runs the model it is given, whole, and names it; without one, the tiny model.
+#[test]
+fn the_benchmark_batch_is_real_work_on_the_model_it_names() {
+    let (_dir, model) = tiny(TinySpec {
+        layers: 1,
+        ..TinySpec::default()
+    });
+    let (job, name) = bench_job(Some(&model));
+    assert_eq!(name, model.name());
+    let vectors = floats(&embeddings_output(run(&job)).unwrap());
+    let hidden = model.config.hidden as usize;
+    assert_eq!(vectors.len(), BENCH_TEXTS as usize * hidden);
+    let (other, tiny_name) = bench_job(None);
+    assert_eq!(tiny_name, TINY_MODEL);
+    assert_ne!(
+        other.wgsl, job.wgsl,
+        "the tiny model's kernels were run instead"
+    );
+}
+
 #[test]
 fn the_tiny_model_in_memory_is_the_one_written_to_disk() {
     let spec = TinySpec::default();

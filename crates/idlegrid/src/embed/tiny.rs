@@ -263,13 +263,16 @@ pub fn tiny_weights(spec: TinySpec, name: &str) -> (ModelConfig, Vec<u8>) {
     (config, packed)
 }
 
+/// What the tiny random model is called in sample work and when it stands in for an installed model.
+pub const TINY_MODEL: &str = "tiny-bert";
+
 /// An embedding job of `texts` random token lists on the tiny model, weights inline: sample work.
 pub fn sample_embedding_job(texts: usize, seed: u64) -> crate::job::Job {
     let spec = TinySpec {
         seed,
         ..TinySpec::default()
     };
-    let (config, weights) = tiny_weights(spec, "tiny-bert");
+    let (config, weights) = tiny_weights(spec, TINY_MODEL);
     let mut rng = Seeded::new(seed);
     let tokens = (0..texts)
         .map(|_| {
@@ -283,9 +286,18 @@ pub fn sample_embedding_job(texts: usize, seed: u64) -> crate::job::Job {
         indices: (0..texts).collect(),
         tokens,
     };
+    inline_job(&batch, &config, weights)
+}
+
+/// `batch` as one job on `config` with `weights` inline, as a job file holds its inputs.
+pub(super) fn inline_job(
+    batch: &super::Batch,
+    config: &ModelConfig,
+    weights: Vec<u8>,
+) -> crate::job::Job {
     let hash = blake3::hash(&weights);
-    let manifest = batch.job_for(&config, hash, weights.len() as u64, 1);
-    // Inline, as a job file holds its inputs; this cannot fail, the hash being the weights' own.
+    let manifest = batch.job_for(config, hash, weights.len() as u64, 1);
+    // This cannot fail: the hash is the weights' own.
     manifest
         .clone()
         .with_blobs(|h| (*h == hash).then(|| weights.clone()))

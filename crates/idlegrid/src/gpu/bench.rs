@@ -1,5 +1,6 @@
-//! The standard device score: tiled f32 matrix multiply (GFLOP/s) and buffer copy bandwidth (GB/s),
-//! both run as ordinary jobs through the executor and timed on the GPU where it can.
+//! The standard device score: tiled f32 matrix multiply (GFLOP/s), buffer copy bandwidth (GB/s) and
+//! sentence embeddings per second (a fixed batch through the embedding kernels, see `embed::bench_job`),
+//! all run as ordinary jobs through the executor and timed on the GPU where it can.
 //!
 //! Sizes are calibrated from a first small run so that the whole benchmark takes a few seconds at most on
 //! anything from a software rasteriser to a data-centre GPU.
@@ -33,13 +34,48 @@ pub struct BenchReport {
     pub copy_gbps: f64,
     /// Bytes copied per pass measured.
     pub copy_bytes: u64,
+    /// Sentence embeddings a second; absent from the [`device_score`], which does not measure them.
+    pub embeddings: Option<EmbeddingRate>,
     pub timing: Timing,
     /// Wall time of the whole benchmark.
     pub seconds: f64,
 }
 
-/// Runs the benchmark on the executor's adapter.
+/// Texts embedded per second, in batches of `embed::BENCH_TEXTS`, and the model they are of.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingRate {
+    pub per_second: f64,
+    pub model: String,
+}
+
+/// What the embeddings part of a benchmark runs.
+#[derive(Debug)]
+pub enum EmbeddingBench {
+    Skip,
+    /// The tiny random model (`embed::TINY_MODEL`).
+    Tiny,
+    Model(crate::embed::Model),
+}
+
+/// Runs the whole benchmark on the executor's adapter, embeddings on the installed model
+/// (`embed::installed_model`), or on the tiny one where none is installed.
 pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
+    let embeddings =
+        crate::embed::installed_model().map_or(EmbeddingBench::Tiny, EmbeddingBench::Model);
+    bench_with(executor, embeddings)
+}
+
+/// The score a provider tells its pools: matmul and copy only, so that starting to share is not held
+/// up by a model's forward passes (seconds on a software GPU).
+pub fn device_score(executor: &mut Executor) -> Result<BenchReport, JobError> {
+    bench_with(executor, EmbeddingBench::Skip)
+}
+
+/// [`bench`] with the embeddings part on `embeddings`.
+pub fn bench_with(
+    executor: &mut Executor,
+    embeddings: EmbeddingBench,
+) -> Result<BenchReport, JobError> {
     let started = Instant::now();
     let adapter_limits = executor.adapter().limits();
     let max_binding = adapter_limits
@@ -58,6 +94,12 @@ pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
     )?;
     let copy_bytes = u64::from(copy_vectors) * 16;
 
+    let embeddings = match embeddings {
+        EmbeddingBench::Skip => None,
+        EmbeddingBench::Tiny => Some(embedding_rate(executor, None)?),
+        EmbeddingBench::Model(model) => Some(embedding_rate(executor, Some(&model))?),
+    };
+
     Ok(BenchReport {
         adapter: executor.adapter_info().name.clone(),
         matmul_gflops: flops / matmul_time.as_secs_f64() / 1e9,
@@ -65,8 +107,24 @@ pub fn bench(executor: &mut Executor) -> Result<BenchReport, JobError> {
         // Each element is read once and written once.
         copy_gbps: 2.0 * copy_bytes as f64 / copy_time.as_secs_f64() / 1e9,
         copy_bytes,
+        embeddings,
         timing,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Embeddings a second on `model` (the tiny one for `None`): the median of `RUNS` runs of the fixed
+/// batch, after one that compiles its shaders.
+fn embedding_rate(
+    executor: &mut Executor,
+    model: Option<&crate::embed::Model>,
+) -> Result<EmbeddingRate, JobError> {
+    let (job, model) = crate::embed::bench_job(model);
+    timed(executor, &job)?;
+    let (time, _) = median(executor, &job)?;
+    Ok(EmbeddingRate {
+        per_second: f64::from(crate::embed::BENCH_TEXTS) / time.as_secs_f64(),
+        model,
     })
 }
 
@@ -85,15 +143,21 @@ fn calibrate(
         size = size.saturating_mul(2).min(max);
         time = timed(executor, &job(size))?.0;
     }
+    let (time, timing) = median(executor, &job(size))?;
+    Ok((size, time, timing))
+}
+
+/// The median time of `RUNS` runs of `job`.
+fn median(executor: &mut Executor, job: &Job) -> Result<(Duration, Timing), JobError> {
     let mut times = Vec::with_capacity(RUNS);
     let mut timing = Timing::Wall;
     for _ in 0..RUNS {
-        let (t, how) = timed(executor, &job(size))?;
+        let (t, how) = timed(executor, job)?;
         times.push(t);
         timing = how;
     }
     times.sort();
-    Ok((size, times[RUNS / 2].max(Duration::from_nanos(1)), timing))
+    Ok((times[RUNS / 2].max(Duration::from_nanos(1)), timing))
 }
 
 fn timed(executor: &mut Executor, job: &Job) -> Result<(Duration, Timing), JobError> {
@@ -181,6 +245,37 @@ fn copy_job(vectors: u32) -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The score includes embeddings per second through the real kernels, and says which model: the
+    /// tiny one here (no model is passed), named as the engine names it.
+    #[test]
+    fn the_score_has_embeddings_per_second_for_a_named_model() {
+        let mut executor = Executor::new(&crate::gpu::AdapterChoice::default()).unwrap();
+        let report = bench_with(&mut executor, EmbeddingBench::Tiny).unwrap();
+        let embeddings = report.embeddings.as_ref().expect("an embeddings score");
+        assert!(
+            embeddings.per_second > 0.0 && embeddings.per_second.is_finite(),
+            "{report:?}"
+        );
+        assert_eq!(embeddings.model, crate::embed::TINY_MODEL);
+        assert!(report.matmul_gflops > 0.0 && report.copy_gbps > 0.0);
+        // The score pools see leaves embeddings out.
+        let pools_see = device_score(&mut executor).unwrap();
+        assert!(pools_see.embeddings.is_none() && pools_see.matmul_gflops > 0.0);
+        // The batch it timed is real embedding work: eight unit vectors come back.
+        let (job, _) = crate::embed::bench_job(None);
+        let vectors = crate::embed::embeddings_output(executor.run(&job).unwrap().outputs).unwrap();
+        let floats: Vec<f32> = vectors
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let rows = crate::embed::BENCH_TEXTS as usize;
+        assert_eq!(floats.len() % rows, 0);
+        for row in floats.chunks_exact(floats.len() / rows) {
+            let norm: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
+        }
+    }
 
     #[test]
     fn the_largest_copy_job_fits_one_dispatch_dimension() {

@@ -10,7 +10,7 @@ mod self_test;
 mod watchdog;
 
 pub use adapter::{AdapterChoice, SkippedAdapter, describe as describe_adapter};
-pub use bench::{BenchReport, bench};
+pub use bench::{BenchReport, EmbeddingBench, EmbeddingRate, bench, bench_with, device_score};
 pub use executor::{Change, Executor, ExecutorStats, JobOutput, OutputBuffer, RunControl, Timing};
 pub use probe::{
     AdapterReport, CpuReport, GpuUsage, HardwareReport, KeyLimits, MemoryReport, list_adapters,

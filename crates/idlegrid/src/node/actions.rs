@@ -16,8 +16,8 @@ use super::local_pool::{LOCAL_POOL_NAME, LocalPool};
 use super::pools::{self, PoolMembership, Start};
 use super::settings as rules;
 use super::views::{
-    EarningsView, Hardware, PayoutTo, PayoutView, PoolState, PoolView, Range, Score, Settings,
-    Status,
+    EarningsView, EmbeddingScore, Hardware, PayoutTo, PayoutView, PoolState, PoolView, Range,
+    Score, Settings, Status,
 };
 use super::{Node, NodeError, PoolRecord, SETTINGS_KEY, SHARING_MODE_KEY, lock};
 
@@ -170,6 +170,10 @@ impl Node {
         let score = Score {
             matmul_gflops: report.matmul_gflops,
             copy_gbps: report.copy_gbps,
+            embeddings: report.embeddings.map(|e| EmbeddingScore {
+                per_second: e.per_second,
+                model: e.model,
+            }),
             measured_at_ms: now_ms(),
         };
         lock(&self.inner.store).set_score(adapter, &score)?;

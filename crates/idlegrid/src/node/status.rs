@@ -296,6 +296,54 @@ mod tests {
         assert_eq!(job.progress, 0.25);
     }
 
+    /// An embedding job is shown like any job: named for its texts and model, for its pool, with the
+    /// progress a real run reports (every pass, as the provider publishes it to the window).
+    #[test]
+    fn an_embedding_job_shows_its_texts_model_pool_and_progress_from_its_run() {
+        use crate::gpu::{AdapterChoice, Change, Executor, RunControl};
+        use std::sync::{Arc, Mutex};
+        let job = crate::embed::sample_embedding_job(8, 1);
+        let passes = u32::try_from(job.passes.len()).unwrap();
+        let control = RunControl::default();
+        let reported = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&reported);
+        control.listen(move |change| {
+            if let Change::Progress { passes_done } = change {
+                sink.lock().unwrap().push(passes_done);
+            }
+        });
+        Executor::new(&AdapterChoice::default())
+            .unwrap()
+            .run_with(&job, &control)
+            .unwrap();
+        let reported = reported.lock().unwrap().clone();
+        assert_eq!(reported, (1..=passes).collect::<Vec<_>>());
+
+        let run = Verdict::RUN;
+        for passes_done in [reported[0], passes / 2, passes] {
+            let mut working = status(ProviderState::Working {
+                job: job.name.clone(),
+                lease: 1,
+                pace: Pace::Full,
+            });
+            working.progress = Some(crate::provider::Progress {
+                passes_done,
+                passes,
+            });
+            let pools = [activity("Home", &working, &run)];
+            let (kind, reason, now) = describe(&Preferences::default(), &pools, 2_000);
+            assert_eq!(kind, StateKind::Working);
+            assert_eq!(
+                reason,
+                "Working: Embedding 8 texts (tiny-bert) for pool Home"
+            );
+            let now = now.unwrap();
+            assert_eq!(now.job, "Embedding 8 texts (tiny-bert)");
+            assert_eq!(now.pool_name, "Home");
+            assert_eq!(now.progress, f64::from(passes_done) / f64::from(passes));
+        }
+    }
+
     #[test]
     fn paused_only_when_every_pool_is() {
         let waiting = status(ProviderState::Waiting);

@@ -8,7 +8,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::NodeError;
-use super::views::Score;
+use super::views::{EmbeddingScore, Score};
 use crate::sqlite::{self, Durability, Schema};
 
 const SCHEMA_V1: &str = "
@@ -36,10 +36,16 @@ CREATE TABLE scores (
 ) STRICT;
 ";
 
+/// Embeddings a second and their model; NULL in scores kept before the benchmark measured them.
+const SCHEMA_V2: &str = "
+ALTER TABLE scores ADD COLUMN embeddings_per_second REAL;
+ALTER TABLE scores ADD COLUMN embedding_model TEXT;
+";
+
 /// Synced in full: the person's choices must survive a power cut.
 const SCHEMA: Schema = Schema {
     name: "node.db",
-    steps: &[SCHEMA_V1],
+    steps: &[SCHEMA_V1, SCHEMA_V2],
     durability: Durability::Full,
 };
 
@@ -146,12 +152,19 @@ impl NodeStore {
         Ok(self
             .conn
             .query_row(
-                "SELECT matmul_gflops, copy_gbps, measured_at_ms FROM scores WHERE adapter = ?1",
+                "SELECT matmul_gflops, copy_gbps, measured_at_ms, embeddings_per_second,
+                        embedding_model
+                 FROM scores WHERE adapter = ?1",
                 [adapter],
                 |row| {
+                    let per_second: Option<f64> = row.get(3)?;
+                    let model: Option<String> = row.get(4)?;
                     Ok(Score {
                         matmul_gflops: row.get(0)?,
                         copy_gbps: row.get(1)?,
+                        embeddings: per_second
+                            .zip(model)
+                            .map(|(per_second, model)| EmbeddingScore { per_second, model }),
                         measured_at_ms: row.get::<_, i64>(2)?.max(0) as u64,
                     })
                 },
@@ -160,16 +173,21 @@ impl NodeStore {
     }
 
     pub fn set_score(&self, adapter: &str, score: &Score) -> Result<(), NodeError> {
+        let embeddings = score.embeddings.as_ref();
         self.conn.execute(
-            "INSERT INTO scores (adapter, matmul_gflops, copy_gbps, measured_at_ms)
-             VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO scores (adapter, matmul_gflops, copy_gbps, measured_at_ms,
+                                 embeddings_per_second, embedding_model)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (adapter) DO UPDATE SET matmul_gflops = ?2, copy_gbps = ?3,
-                                                 measured_at_ms = ?4",
+                                                 measured_at_ms = ?4, embeddings_per_second = ?5,
+                                                 embedding_model = ?6",
             params![
                 adapter,
                 score.matmul_gflops,
                 score.copy_gbps,
-                sql_ms(score.measured_at_ms)
+                sql_ms(score.measured_at_ms),
+                embeddings.map(|e| e.per_second),
+                embeddings.map(|e| e.model.as_str()),
             ],
         )?;
         Ok(())
@@ -214,6 +232,32 @@ mod tests {
         assert!(store.pool("a").unwrap().unwrap().is_member());
     }
 
+    /// A score kept before the benchmark measured embeddings survives the upgrade, without them.
+    #[test]
+    fn a_score_from_before_embeddings_reads_back_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.db");
+        {
+            let old = rusqlite::Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA_V1).unwrap();
+            old.pragma_update(None, "user_version", 1).unwrap();
+            old.execute(
+                "INSERT INTO scores (adapter, matmul_gflops, copy_gbps, measured_at_ms)
+                 VALUES ('llvmpipe', 12.5, 3.0, 7)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = NodeStore::open(&path).unwrap();
+        let expected = Score {
+            matmul_gflops: 12.5,
+            copy_gbps: 3.0,
+            embeddings: None,
+            measured_at_ms: 7,
+        };
+        assert_eq!(store.score("llvmpipe").unwrap(), Some(expected));
+    }
+
     #[test]
     fn settings_and_scores_round_trip() {
         let dir = tempfile::tempdir().unwrap();
@@ -225,6 +269,10 @@ mod tests {
         let score = Score {
             matmul_gflops: 12.5,
             copy_gbps: 3.0,
+            embeddings: Some(EmbeddingScore {
+                per_second: 41.5,
+                model: "tiny-bert".into(),
+            }),
             measured_at_ms: 7,
         };
         store.set_score("llvmpipe", &score).unwrap();

@@ -77,6 +77,7 @@ fn declarations(cfg: &Config) -> Vec<Declaration> {
         declaration::<Unreadable>(cfg),
         declaration::<GpuView>(cfg),
         declaration::<Score>(cfg),
+        declaration::<EmbeddingScore>(cfg),
         declaration::<PoolState>(cfg),
         declaration::<PoolPath>(cfg),
         declaration::<PoolView>(cfg),

@@ -304,7 +304,18 @@ pub struct MemoryView {
 pub struct Score {
     pub matmul_gflops: f64,
     pub copy_gbps: f64,
+    /// Absent from scores kept before the benchmark measured embeddings.
+    pub embeddings: Option<EmbeddingScore>,
     pub measured_at_ms: u64,
+}
+
+/// Sentence embeddings a second through the embedding kernels, and the model they are of (the
+/// installed all-MiniLM-L6-v2, or the tiny random model "tiny-bert" where none is installed).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct EmbeddingScore {
+    pub per_second: f64,
+    pub model: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -1,6 +1,6 @@
 //! What the endpoint embeds with: this machine's GPU (a job runner, such as a GPU worker process), or a
-//! pool through [`Client::embed`], which gives up early with a clear reason when no provider is
-//! connected to the pool rather than waiting for the deadline.
+//! pool through [`Client::embed`], which gives up early with a clear reason when the pool says no
+//! provider is connected ([`Blocker::NoProviderConnected`]) rather than waiting for the deadline.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::client::Client;
 use crate::embed::{EmbedError, Embeddings, Model};
 use crate::job::Job;
+use crate::protocol::Blocker;
 
 /// Why embedding failed, as far as the endpoint's caller cares.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,9 +78,6 @@ pub struct PoolEmbedder {
     replicas: u32,
 }
 
-/// What the pool's progress note says when no provider is connected (`pool::tries::waiting_note`).
-const NO_PROVIDER_NOTE: &str = "(none connected)";
-
 impl PoolEmbedder {
     pub fn new(model: Model, client: Client, budget: u32, replicas: u32) -> PoolEmbedder {
         PoolEmbedder {
@@ -102,10 +100,7 @@ impl Embedder for PoolEmbedder {
             let work = self
                 .client
                 .embed(&self.model, &texts, self.budget, self.replicas, |p| {
-                    if p.note
-                        .as_deref()
-                        .is_some_and(|n| n.contains(NO_PROVIDER_NOTE))
-                    {
+                    if p.blocked == Some(Blocker::NoProviderConnected) {
                         nobody.send_replace(true);
                     }
                 });

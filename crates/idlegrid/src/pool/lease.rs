@@ -6,6 +6,9 @@
 //! Canaries (jobs whose answer the pool knows) are drawn per paid lease, never per ask: an idle
 //! provider on an empty pool runs no unpaid work. A drawn canary waits for its provider's next free
 //! slot, looking like any other lease; the provider learns it was a check only once it is judged.
+//! The ask's transaction only draws one; its answer (for an embedding canary, a forward pass on the
+//! CPU) is computed after that transaction commits, so no other request waits for it, and the canary
+//! is queued in a transaction of its own. A crash between the two loses only that canary.
 
 use iroh::PublicKey;
 use rusqlite::Transaction;
@@ -15,8 +18,20 @@ use super::store::{self, FailedTry, JobStage, LeaseEnd, LeaseState, RecordChange
 use super::{Pool, PoolError, canary, job_id, output_digest, random_u64, tries, verify};
 use crate::embed;
 use crate::job::{Fault, Job};
-use crate::protocol::{Capabilities, Delivery, LeaseId, LeaseOffer, WorkReply};
+use crate::protocol::{Blocker, Capabilities, Delivery, LeaseId, LeaseOffer, WorkReply};
 use crate::statement::{AddressBinding, Check, Id, Payout, Receipt, Signed, now_ms};
+
+/// A canary drawn in an ask's transaction, made after it commits.
+enum DrawnCanary {
+    /// The checksum job (`pool::canary`).
+    Checksum { seed: u64 },
+    /// An embedding job of fresh random tokens for the model whose weights are the blob `weights`.
+    Embedding {
+        config: embed::ModelConfig,
+        weights: blake3::Hash,
+        seed: u64,
+    },
+}
 
 /// Most queued jobs one ask looks at.
 const QUEUE_WINDOW: u32 = 256;
@@ -45,6 +60,7 @@ impl Pool {
         };
         self.expire(&tx, now)?;
         let mut leases = Vec::new();
+        let mut drawn = None;
         if slots > 0 {
             leases.extend(store::queued_canary(&tx, provider)?);
             let paid = self.paid_work(
@@ -54,7 +70,7 @@ impl Pool {
                 slots as usize - leases.len(),
                 now,
             )?;
-            self.draw_canaries(&tx, provider, &paid, now)?;
+            drawn = self.draw_canary(&tx, provider, &paid)?;
             leases.extend(paid);
         }
         let expires_ms = now + u64::try_from(config.lease_time.as_millis()).unwrap_or(u64::MAX);
@@ -77,6 +93,12 @@ impl Pool {
         if !offers.is_empty() {
             tracing::info!(provider = %provider.fmt_short(), leases = offers.len(), "leased");
             self.changed();
+        }
+        if let Some(drawn) = drawn {
+            // The leases are committed: a canary that cannot be made now is only a check skipped.
+            if let Err(error) = self.queue_canary(provider, drawn) {
+                tracing::warn!(provider = %provider.fmt_short(), %error, "no canary queued");
+            }
         }
         if rebound {
             // A balance held for want of an address can be paid now.
@@ -145,36 +167,80 @@ impl Pool {
         Ok(chosen)
     }
 
-    /// Rolls the dice once per paid lease; a hit queues one canary for `provider`, leased with its
-    /// next free slot. At most one waits at a time. When the paid work includes an embedding job whose
-    /// weights the pool holds, the canary is an embedding job with an answer computed here.
-    fn draw_canaries(
+    /// Rolls the dice once per paid lease; a hit draws one canary for `provider`, to be queued (by
+    /// [`Pool::queue_canary`], outside this transaction) and leased with its next free slot. At most
+    /// one waits at a time. When the paid work includes an embedding job, the canary is an embedding
+    /// job for its model.
+    fn draw_canary(
         &self,
         tx: &Transaction,
         provider: &PublicKey,
         paid: &[Id],
-        now: u64,
-    ) -> Result<(), PoolError> {
+    ) -> Result<Option<DrawnCanary>, PoolError> {
         let rate = self.shared.config.canary_rate;
         let hit = paid
             .iter()
             .any(|_| (random_u64() as f64 / u64::MAX as f64) < rate);
         if !hit || store::queued_canary(tx, provider)?.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let seed = random_u64();
-        let (job, expected) = match self.embedding_canary(tx, paid, seed)? {
-            Some(canary) => canary,
-            None => {
-                let (job, expected) = canary::canary(seed as u32);
-                let expected = output_digest(&[("data".to_owned(), blake3::hash(&expected))]);
-                (job, expected)
+        for job in paid {
+            if let Some((config, weights, _)) = embed::embedding_model(&store::manifest(tx, job)?) {
+                return Ok(Some(DrawnCanary::Embedding {
+                    config,
+                    weights,
+                    seed,
+                }));
             }
-        };
+        }
+        Ok(Some(DrawnCanary::Checksum { seed }))
+    }
+
+    /// Makes a drawn canary and its known answer, then queues it for `provider` unless another of its
+    /// asks queued one meanwhile.
+    fn queue_canary(&self, provider: &PublicKey, drawn: DrawnCanary) -> Result<(), PoolError> {
+        let (job, expected, seed) = self.make_canary(drawn)?;
         let id = job_id(&self.public_key(), &job, seed);
         let row = self.job_row(self.public_key(), id, &job, Some(*provider), Some(expected));
-        store::insert_job(tx, &row, now)?;
+        let mut db = self.db();
+        let tx = db.transaction().map_err(StoreError::from)?;
+        if store::queued_canary(&tx, provider)?.is_none() {
+            store::insert_job(&tx, &row, now_ms())?;
+        }
+        tx.commit().map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// The canary's job, the id of its expected answer and its seed. An embedding canary's answer is
+    /// computed here on the CPU, with weights read once into the pool's
+    /// [`super::weights::WeightsCache`], and kept in the blob store as vectors (its judge compares by
+    /// cosine, not by digest); weights the pool no longer has make it a checksum canary.
+    fn make_canary(&self, drawn: DrawnCanary) -> Result<(Job, Id, u64), PoolError> {
+        let seed = match drawn {
+            DrawnCanary::Embedding {
+                config,
+                weights,
+                seed,
+            } => {
+                let loaded = self
+                    .shared
+                    .weights
+                    .get_or_read(&weights, || self.shared.blobs.get(&weights));
+                if let Some(loaded) = loaded {
+                    let (canary, vectors) =
+                        embed::embedding_canary(&config, weights, &loaded, seed);
+                    let answer = blake3::hash(&vectors);
+                    self.shared.blobs.put(&answer, &vectors)?;
+                    return Ok((canary, Id(*answer.as_bytes()), seed));
+                }
+                seed
+            }
+            DrawnCanary::Checksum { seed } => seed,
+        };
+        let (job, expected) = canary::canary(seed as u32);
+        let expected = output_digest(&[("data".to_owned(), blake3::hash(&expected))]);
+        Ok((job, expected, seed))
     }
 
     /// Expires lapsed leases and gives up jobs the rules in `tries` say are hopeless, or that nobody
@@ -198,34 +264,6 @@ impl Pool {
         Ok(())
     }
 
-    /// An embedding canary for the model of the first embedding job among `paid` whose weights the pool
-    /// holds: the job, and as its expected answer the hash of the vectors, kept in the blob store (its
-    /// judge compares by cosine, not by digest).
-    fn embedding_canary(
-        &self,
-        tx: &Transaction,
-        paid: &[Id],
-        seed: u64,
-    ) -> Result<Option<(Job, Id)>, PoolError> {
-        for job in paid {
-            let Some((config, hash, _)) = embed::embedding_model(&store::manifest(tx, job)?) else {
-                continue;
-            };
-            let Some(bytes) = self.shared.blobs.get(&hash) else {
-                continue;
-            };
-            let weights: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            let (canary, vectors) = embed::embedding_canary(&config, hash, &weights, seed);
-            let answer = blake3::hash(&vectors);
-            self.shared.blobs.put(&answer, &vectors)?;
-            return Ok(Some((canary, Id(*answer.as_bytes()))));
-        }
-        Ok(None)
-    }
-
     /// Fails the submitted jobs that no provider took for the give-up time; looks at most once a
     /// second, since every ask comes through here.
     fn give_up_stalled(&self, tx: &Transaction, now: u64) -> Result<(), PoolError> {
@@ -237,7 +275,7 @@ impl Pool {
         self.shared.stall_checked_ms.store(now, Ordering::Relaxed);
         let after = self.shared.config.give_up_after;
         for job in store::stalled_jobs(tx, since(now, after))? {
-            let note = self.waiting_note(tx, &job, 0, now)?;
+            let (note, _) = self.waiting(tx, &job, 0, now)?;
             let reason = tries::stalled(after, note.as_deref());
             tracing::warn!(job = %job, %reason, "job given up");
             store::finish_job(tx, &job, JobStage::Failed, Some(&reason), None, now)?;
@@ -245,23 +283,25 @@ impl Pool {
         Ok(())
     }
 
-    /// What `job`, with `running` leases out, waits for (see [`tries::waiting_note`]).
-    pub(super) fn waiting_note(
+    /// What `job`, with `running` leases out, waits for: the note for people (see
+    /// [`tries::waiting_note`]) and the blocker for programs ([`tries::blocker`]).
+    pub(super) fn waiting(
         &self,
         tx: &Transaction,
         job: &Id,
         running: u32,
         now: u64,
-    ) -> Result<Option<String>, PoolError> {
+    ) -> Result<(Option<String>, Option<Blocker>), PoolError> {
         let tries: Vec<FailedTry> = store::failed_tries(tx, job)?;
         let takers = store::takers(tx, job)?.len();
         let connected = store::providers_seen_since(tx, since(now, tries::CONNECTED))?.len();
-        Ok(tries::waiting_note(&tries::Waiting {
+        let waiting = tries::Waiting {
             tries: &tries,
             running,
             takers,
             connected,
-        }))
+        };
+        Ok((tries::waiting_note(&waiting), tries::blocker(&waiting)))
     }
 
     /// A provider could not run a lease's job; `fault` says whose fault that was, and `tries`

@@ -20,6 +20,7 @@ mod settle;
 mod store;
 mod tries;
 pub mod verify;
+mod weights;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -136,6 +137,8 @@ pub(crate) struct Shared {
     changes: watch::Sender<u64>,
     /// When stalled jobs were last looked for (ms since the epoch), so asks do not each scan the queue.
     stall_checked_ms: std::sync::atomic::AtomicU64,
+    /// Weights read for embedding canaries.
+    weights: weights::WeightsCache,
 }
 
 /// A pool's state and rules, shared by its network handlers.
@@ -211,6 +214,7 @@ impl Pool {
                 chain,
                 changes: watch::channel(0).0,
                 stall_checked_ms: Default::default(),
+                weights: Default::default(),
             }),
         };
         // Payouts fixed before a crash and not yet paid are paid now, under the ids they were given.
@@ -229,6 +233,13 @@ impl Pool {
     fn db(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (the transaction rolls back).
         crate::sync::lock(&self.shared.db)
+    }
+
+    /// Holds the cache of canary weights, so a test can catch an ask making an embedding canary
+    /// (which waits for it) while other requests go on.
+    #[cfg(test)]
+    pub(crate) fn hold_canary_weights(&self) -> impl Drop + '_ {
+        self.shared.weights.lock()
     }
 
     fn changed(&self) {
@@ -335,18 +346,18 @@ impl Pool {
     /// Where a job stands, and its verified outputs (name and bytes) once it has them.
     pub fn progress(&self, job: &Id) -> Result<JobReport, PoolError> {
         let now = now_ms();
-        let (status, note) = {
+        let (status, (note, blocked)) = {
             let mut db = self.db();
             let tx = db.transaction().map_err(StoreError::from)?;
             // Lapsed leases and stalled jobs count as gone for the submitter too.
             self.expire(&tx, now)?;
             let status = store::job_status(&tx, job, now)?.ok_or(PoolError::UnknownJob)?;
-            let note = match status.stage {
-                JobStage::Queued => self.waiting_note(&tx, job, status.active_leases, now)?,
-                JobStage::Verified | JobStage::Failed => None,
+            let waiting = match status.stage {
+                JobStage::Queued => self.waiting(&tx, job, status.active_leases, now)?,
+                JobStage::Verified | JobStage::Failed => (None, None),
             };
             tx.commit().map_err(StoreError::from)?;
-            (status, note)
+            (status, waiting)
         };
         let state = match status.stage {
             JobStage::Verified => JobState::Verified,
@@ -365,6 +376,7 @@ impl Pool {
                 .replication
                 .needed(status.replicas, false),
             note,
+            blocked,
         };
         let outputs = match (&status.outputs, state) {
             (Some(bytes), JobState::Verified) => Some(

@@ -28,8 +28,8 @@ use rustls::pki_types::CertificateDer;
 
 use crate::protocol::{
     self, Bind, ErrorCode, JobState, MAX_REQUEST_FRAME, OutputHeader, ProtocolError, Relays,
-    SUBMIT_ALPN, SubmitReply, SubmitRequest, WORK_ALPN, WorkReply, WorkRequest, one_line,
-    read_bytes, read_frame, refuse, write_frame,
+    SUBMIT_ALPN, SUBMIT_ALPN_2, SubmitReply, SubmitRequest, WORK_ALPN, WorkReply, WorkRequest,
+    one_line, read_bytes, read_frame, refuse, write_frame,
 };
 
 /// How often a watcher re-reads its job even without a change (leases lapse by the clock).
@@ -135,7 +135,14 @@ impl Pool {
         let endpoint = protocol::bind_endpoint(builder).await?;
         let router = Router::builder(endpoint)
             .accept(WORK_ALPN, WorkService(self.clone(), Arc::clone(&gate)))
-            .accept(SUBMIT_ALPN, SubmitService(self.clone(), Arc::clone(&gate)))
+            .accept(
+                SUBMIT_ALPN,
+                SubmitService(self.clone(), Arc::clone(&gate), Speaks::Blockers),
+            )
+            .accept(
+                SUBMIT_ALPN_2,
+                SubmitService(self.clone(), Arc::clone(&gate), Speaks::Submit2),
+            )
             .spawn();
         tracing::info!(id = %self.public_key(), "pool listening");
         let (stop_chain, stopped) = watch::channel(false);
@@ -251,7 +258,16 @@ impl EndpointHooks for RefuseBlocked {
 struct WorkService(Pool, Arc<Gate>);
 
 #[derive(Clone)]
-struct SubmitService(Pool, Arc<Gate>);
+struct SubmitService(Pool, Arc<Gate>, Speaks);
+
+/// Which submit protocol a submitter's connection speaks, so it gets only frames it can read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Speaks {
+    /// `idlegrid/submit/2`: no `Blocked` frames.
+    Submit2,
+    /// `idlegrid/submit/3`: a `Blocked` frame before each `Progress` of a blocked job.
+    Blockers,
+}
 
 impl std::fmt::Debug for WorkService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -527,11 +543,12 @@ impl ProtocolHandler for SubmitService {
         }
         let pool = self.0.clone();
         let gate = Arc::clone(&self.1);
+        let speaks = self.2;
         each_stream(connection, &self.1, move |peer, send, recv| {
             let pool = pool.clone();
             let gate = Arc::clone(&gate);
             async move {
-                if let Err(error) = serve_submit(&pool, &gate, peer, send, recv).await {
+                if let Err(error) = serve_submit(&pool, &gate, speaks, peer, send, recv).await {
                     tracing::debug!(peer = %peer.fmt_short(), %error, "submit stream ended");
                 }
             }
@@ -543,6 +560,7 @@ impl ProtocolHandler for SubmitService {
 async fn serve_submit(
     pool: &Pool,
     gate: &Gate,
+    speaks: Speaks,
     peer: PublicKey,
     mut send: SendStream,
     mut recv: RecvStream,
@@ -559,7 +577,7 @@ async fn serve_submit(
                 receive_job(pool, gate, &peer, &manifest, nonce, &mut send, &mut recv).await?;
             reply(&mut send, &answer).await
         }
-        Some(SubmitRequest::Watch { job }) => watch_job(pool, job, &mut send).await,
+        Some(SubmitRequest::Watch { job }) => watch_job(pool, job, speaks, &mut send).await,
     }
 }
 
@@ -606,6 +624,7 @@ async fn receive_job(
 async fn watch_job(
     pool: &Pool,
     job: crate::statement::Id,
+    speaks: Speaks,
     send: &mut SendStream,
 ) -> Result<(), ProtocolError> {
     let mut changes = pool.subscribe();
@@ -623,6 +642,9 @@ async fn watch_job(
             }
         };
         if last.as_ref() != Some(&progress) {
+            if let (Speaks::Blockers, Some(blocker)) = (speaks, progress.blocked) {
+                write_frame(send, &SubmitReply::Blocked(blocker)).await?;
+            }
             write_frame(send, &SubmitReply::Progress(progress.clone())).await?;
             last = Some(progress.clone());
         }

@@ -22,6 +22,7 @@ use iroh::PublicKey;
 
 use super::store::FailedTry;
 use crate::job::Fault;
+use crate::protocol::Blocker;
 
 /// Deadline misses on this many distinct providers make a job too slow for the pool.
 pub const TOO_SLOW_PROVIDERS: usize = 3;
@@ -93,6 +94,12 @@ pub fn waiting_note(waiting: &Waiting) -> Option<String> {
         parts.push(format!("waiting for {who} ({connected})"));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// What blocks the job, as a reason a program can act on: the same facts as the note's "(none
+/// connected)", so the two never disagree.
+pub fn blocker(waiting: &Waiting) -> Option<Blocker> {
+    (waiting.running == 0 && waiting.connected == 0).then_some(Blocker::NoProviderConnected)
 }
 
 /// Why a job that got no new try for `after` is given up.
@@ -268,6 +275,33 @@ mod tests {
         ];
         for (waiting, note) in table {
             assert_eq!(waiting_note(&waiting).as_deref(), note);
+        }
+    }
+
+    #[test]
+    fn only_a_job_nothing_runs_with_nobody_connected_is_blocked() {
+        let miss = [tried(1, Some(Fault::Deadline), DEADLINE)];
+        let waiting = |tries, running, connected| Waiting {
+            tries,
+            running,
+            takers: tries.len(),
+            connected,
+        };
+        // (waiting, blocker)
+        let table = [
+            (waiting(&[], 0, 0), Some(Blocker::NoProviderConnected)),
+            (waiting(&miss, 0, 0), Some(Blocker::NoProviderConnected)),
+            (waiting(&[], 0, 1), None),
+            // Its provider may be busy with it for longer than `CONNECTED` without asking again.
+            (waiting(&[], 1, 0), None),
+            (waiting(&miss, 1, 2), None),
+        ];
+        for (waiting, expected) in table {
+            assert_eq!(blocker(&waiting), expected, "{waiting:?}");
+            if expected.is_some() {
+                let note = waiting_note(&waiting).unwrap();
+                assert!(note.contains("(none connected)"), "{note}");
+            }
         }
     }
 

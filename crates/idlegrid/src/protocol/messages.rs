@@ -1,4 +1,5 @@
-//! The messages of `idlegrid/work/3` (provider and pool) and `idlegrid/submit/2` (submitter and pool).
+//! The messages of `idlegrid/work/3` (provider and pool) and `idlegrid/submit/3` (submitter and pool).
+//! `idlegrid/submit/2` is the same minus the [`SubmitReply::Blocked`] frame, which its peers never get.
 
 use serde::{Deserialize, Serialize};
 
@@ -152,6 +153,19 @@ pub struct JobProgress {
     /// Why it has no result yet, when something is amiss: "failed on 1 provider (…); waiting for a
     /// second provider (1 connected)".
     pub note: Option<String>,
+    /// What keeps it from starting, as a reason a program can act on (the note says it for people).
+    /// Not part of this struct's encoding, so a `Progress` frame reads the same in submit/2: submit/3
+    /// sends it in a [`SubmitReply::Blocked`] frame just before the `Progress` it belongs to.
+    #[serde(skip)]
+    pub blocked: Option<Blocker>,
+}
+
+/// Why a queued job cannot start now. A new reason needs a new submit protocol version: a peer cannot
+/// read a variant it does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Blocker {
+    /// No provider has asked the pool for work lately: nothing will run the job until one connects.
+    NoProviderConnected,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +196,8 @@ pub enum SubmitReply {
     Error {
         message: String,
     },
+    /// submit/3 only: what blocks the job, for the `Progress` frame that follows (its `blocked`).
+    Blocked(Blocker),
 }
 
 /// Longest reason a peer's message may carry into logs, databases and other people's screens.
@@ -224,5 +240,52 @@ mod one_line_tests {
         assert_eq!(long.chars().count(), MAX_REASON_CHARS + 1);
         assert!(long.ends_with('…'));
         assert_eq!(one_line(""), "");
+    }
+}
+
+#[cfg(test)]
+mod submit_2_tests {
+    use super::*;
+    use crate::protocol::encode_frame;
+
+    /// submit/2's shapes, as they were before `blocked` and `Blocked`.
+    #[derive(Serialize)]
+    struct JobProgress2 {
+        state: JobState,
+        running: u32,
+        results: u32,
+        needed: u32,
+        note: Option<String>,
+    }
+
+    #[derive(Serialize)]
+    #[allow(dead_code)]
+    enum SubmitReply2 {
+        NeedBlobs { hashes: Vec<[u8; 32]> },
+        Accepted { job: Id },
+        Progress(JobProgress2),
+    }
+
+    /// A pool speaking submit/3 to a submit/2 submitter sends the very bytes a submit/2 pool would:
+    /// the blocker stays out of the `Progress` frame.
+    #[test]
+    fn a_blocked_progress_frame_is_the_bytes_of_submit_2() {
+        let note = Some("waiting for a provider (none connected)".to_owned());
+        let now = SubmitReply::Progress(JobProgress {
+            state: JobState::Queued,
+            running: 0,
+            results: 0,
+            needed: 2,
+            note: note.clone(),
+            blocked: Some(Blocker::NoProviderConnected),
+        });
+        let then = SubmitReply2::Progress(JobProgress2 {
+            state: JobState::Queued,
+            running: 0,
+            results: 0,
+            needed: 2,
+            note,
+        });
+        assert_eq!(encode_frame(&now).unwrap(), encode_frame(&then).unwrap());
     }
 }

@@ -23,7 +23,10 @@ pub use relays::{Network, RelayChoice, RelayError, Relays, is_loopback_relay, pr
 /// Providers asking for work, fetching inputs and returning results.
 pub const WORK_ALPN: &[u8] = b"idlegrid/work/3";
 /// Submitters sending jobs and following them.
-pub const SUBMIT_ALPN: &[u8] = b"idlegrid/submit/2";
+pub const SUBMIT_ALPN: &[u8] = b"idlegrid/submit/3";
+/// The submit protocol before [`Blocker`]s: pools still serve it (without `Blocked` frames), and
+/// clients offer it too, so either side may be the older one.
+pub const SUBMIT_ALPN_2: &[u8] = b"idlegrid/submit/2";
 
 /// Caps on one frame of each kind, in bytes. A manifest holds the shader (at most 256 KiB by
 /// default) and small inline inputs; everything large travels as a blob outside frames.

@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 
 use super::{ADAPTER_ENV, WorkerConfig, WorkerError, containment};
 use crate::gpu::{
-    AdapterChoice, AdapterReport, BenchReport, Executor, SkippedAdapter, bench, list_adapters,
+    AdapterChoice, AdapterReport, BenchReport, Executor, SkippedAdapter, bench, device_score,
+    list_adapters,
 };
 use crate::job::JobError;
 
@@ -29,6 +30,8 @@ pub enum Task {
     Adapters,
     /// The benchmark on the configured adapter (`BenchReport`).
     Bench,
+    /// The score pools are told, without embeddings (`BenchReport`).
+    DeviceScore,
     /// The adapters ranked above the one jobs would run on that do not work (`Vec<SkippedAdapter>`).
     SkippedAdapters,
 }
@@ -38,6 +41,7 @@ impl Task {
         match self {
             Task::Adapters => "adapters",
             Task::Bench => "bench",
+            Task::DeviceScore => "device-score",
             Task::SkippedAdapters => "skipped-adapters",
         }
     }
@@ -56,6 +60,11 @@ pub fn skipped_adapters(config: &WorkerConfig) -> Result<Vec<SkippedAdapter>, Jo
 /// The benchmark on `config`'s adapter, run in a worker process.
 pub fn benchmark(config: &WorkerConfig) -> Result<BenchReport, JobError> {
     run(config, Task::Bench)
+}
+
+/// The score pools are told (`gpu::device_score`), measured in a worker process.
+pub fn device_score_of(config: &WorkerConfig) -> Result<BenchReport, JobError> {
+    run(config, Task::DeviceScore)
 }
 
 fn run<T: DeserializeOwned>(config: &WorkerConfig, task: Task) -> Result<T, JobError> {
@@ -105,6 +114,9 @@ pub(super) fn serve(task: &str, out: &mut dyn Write) -> Result<(), WorkerError> 
     let reply = match task {
         "adapters" => to_json(Ok(list_adapters())),
         "bench" => to_json(configured_executor().and_then(|mut executor| bench(&mut executor))),
+        "device-score" => {
+            to_json(configured_executor().and_then(|mut executor| device_score(&mut executor)))
+        }
         "skipped-adapters" => {
             to_json(configured_executor().map(|executor| executor.skipped_adapters().to_vec()))
         }

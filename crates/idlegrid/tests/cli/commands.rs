@@ -270,12 +270,40 @@ fn probe_describes_adapters_cpu_and_memory() {
 
 #[test]
 fn bench_scores_the_adapter() {
-    let report = stdout_json(&idlegrid(&["bench", "--json"]));
+    // Embeddings on the tiny model: the installed one is slow on llvmpipe in a debug build.
+    let bench = |args: &[&str]| {
+        let mut command = idlegrid_command();
+        command.env("IDLEGRID_MODEL", "no-model-here").arg("bench");
+        command.args(args).output().unwrap()
+    };
+    let report = stdout_json(&bench(&["--json"]));
     assert!(report["matmul_gflops"].as_f64().unwrap() > 0.0);
     assert!(report["copy_gbps"].as_f64().unwrap() > 0.0);
     assert!(report["matmul_size"].as_u64().unwrap() >= 128);
     assert!(report["copy_bytes"].as_u64().unwrap() >= 1 << 20);
     assert!(["timestamps", "wall"].contains(&report["timing"].as_str().unwrap()));
+    assert!(report["embeddings"]["per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["embeddings"]["model"], "tiny-bert");
+    let text = String::from_utf8(bench(&[]).stdout).unwrap();
+    assert!(
+        text.contains(" embeddings/s (tiny-bert, batches of 8)"),
+        "{text}"
+    );
+}
+
+/// The score a provider tells its pools is measured in a worker without the embeddings part, so
+/// starting to share is not held up by a model; the Hardware page's benchmark has it.
+#[test]
+fn the_device_score_for_pools_leaves_embeddings_out() {
+    let mut worker = common::worker_config();
+    worker
+        .env
+        .push(("IDLEGRID_MODEL".into(), "no-model-here".into()));
+    let score = idlegrid::worker::task::device_score_of(&worker).unwrap();
+    assert!(score.matmul_gflops > 0.0 && score.copy_gbps > 0.0);
+    assert_eq!(score.embeddings, None);
+    let full = idlegrid::worker::task::benchmark(&worker).unwrap();
+    assert_eq!(full.embeddings.unwrap().model, "tiny-bert");
 }
 
 #[test]

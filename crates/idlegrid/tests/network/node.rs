@@ -459,6 +459,8 @@ async fn hardware_lists_the_gpu_with_its_switch_and_kept_score() {
     let adapter = gpu.adapter.clone();
     let score = node.run_benchmark(&adapter).await.unwrap();
     assert!(score.matmul_gflops > 0.0 && score.copy_gbps > 0.0);
+    let embeddings = score.embeddings.as_ref().expect("an embeddings score");
+    assert!(embeddings.per_second > 0.0 && !embeddings.model.is_empty());
     let switched = node.set_gpu_shared(&adapter, false).await.unwrap();
     let gpu = switched.gpus.iter().find(|g| g.adapter == adapter).unwrap();
     assert!(!gpu.shared);

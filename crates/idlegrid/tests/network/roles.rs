@@ -158,3 +158,90 @@ async fn an_unknown_submitter_is_refused_with_a_clear_error() {
     assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
     pool.shutdown().await;
 }
+
+/// A job nothing can run because no provider is connected: a submit/3 submitter is told so as a typed
+/// blocker (`Blocked`, then the `Progress` it belongs to, which the client joins), while a submitter
+/// speaking submit/2, from before blockers, gets the frames it always did: the note in words and no
+/// frame it could not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_provider_connected_is_a_typed_blocker_in_submit_3_and_words_in_submit_2() {
+    use idlegrid::client::own_submitter_key;
+    use idlegrid::protocol::{
+        self, Blocker, JobProgress, MAX_REPLY_FRAME, SUBMIT_ALPN, SUBMIT_ALPN_2, SubmitReply,
+        SubmitRequest,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let owner = SecretKey::generate();
+    let pool = start_pool(&dir.path().join("pool"), owner.clone(), test_config()).await;
+    let ticket = pool.ticket();
+    let client = Client::connect(&ticket, owner.clone()).await.unwrap();
+    let matmul = example("matmul");
+    let handle = client.submit(&matmul).await.unwrap();
+    let job = handle.id();
+
+    let pool_addr = protocol::ticket_addr(&ticket).unwrap();
+    let endpoint = protocol::bind_endpoint(
+        protocol::endpoint_builder(own_submitter_key(&owner), LOOPBACK, Some(&pool_addr)).unwrap(),
+    )
+    .await
+    .unwrap();
+    let first_frames = |alpn: &'static [u8], count: usize| {
+        let (endpoint, pool_addr) = (endpoint.clone(), pool_addr.clone());
+        async move {
+            let connection = endpoint.connect(pool_addr, alpn).await.unwrap();
+            let (mut send, mut recv) = connection.open_bi().await.unwrap();
+            protocol::write_frame(&mut send, &SubmitRequest::Watch { job })
+                .await
+                .unwrap();
+            send.finish().unwrap();
+            let mut frames = Vec::new();
+            for _ in 0..count {
+                let frame: SubmitReply = protocol::read_frame(&mut recv, MAX_REPLY_FRAME)
+                    .await
+                    .unwrap();
+                frames.push(frame);
+            }
+            connection.close(0u32.into(), b"");
+            frames
+        }
+    };
+    let queued = JobProgress {
+        state: idlegrid::protocol::JobState::Queued,
+        running: 0,
+        results: 0,
+        needed: (pool.pool.config().replication).needed(matmul.verify.replicas.max(1), false),
+        note: Some("waiting for a provider (none connected)".into()),
+        blocked: None,
+    };
+    assert_eq!(
+        first_frames(SUBMIT_ALPN, 2).await,
+        [
+            SubmitReply::Blocked(Blocker::NoProviderConnected),
+            SubmitReply::Progress(queued.clone()),
+        ]
+    );
+    // submit/2 sends one frame per change: the first is the progress, the note saying it in words.
+    assert_eq!(
+        first_frames(SUBMIT_ALPN_2, 1).await,
+        [SubmitReply::Progress(queued.clone())]
+    );
+
+    // The client joins the blocker to its progress.
+    let (seen, mut told) = watch::channel(None);
+    let waiting = handle.wait_with(|p| {
+        if p.blocked.is_some() {
+            seen.send_replace(Some(p));
+        }
+    });
+    tokio::select! {
+        result = waiting => panic!("the job ended with no provider: {:?}", result.map(|_| ())),
+        blocked = told.wait_for(Option::is_some) => {
+            let blocked = blocked.unwrap().clone().unwrap();
+            assert_eq!(blocked.blocked, Some(Blocker::NoProviderConnected));
+            assert_eq!(blocked.note, queued.note);
+        }
+    }
+    endpoint.close().await;
+    client.close().await;
+    pool.shutdown().await;
+}
