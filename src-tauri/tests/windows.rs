@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use idlegrid_app::link::{self, ToApp, ToWindow};
 use idlegrid::owner_only::{current_user_sid, sid_string};
+use idlegrid_app::link::{self, ToApp, ToWindow};
 use idlegrid_app::transport::{self, ClientStream};
 use serde_json::{Value, json};
 use tokio::io::{BufReader, ReadHalf, WriteHalf};
