@@ -1,22 +1,25 @@
-//! One app per data folder: the first launch holds a lock beside the link's socket and listens on
-//! it; a later launch for the same folder finds the lock taken and asks the first to show its window.
+//! One app per data folder: the first launch holds the folder's lock and listens at the link's
+//! address; a later launch for the same folder finds the lock taken and asks the first to show its
+//! window. The lock is `flock` on a file beside the socket (Unix) or a named mutex (Windows): either
+//! way the system lets go of it when the process ends, however it ends.
 
-use std::fs::File;
-use std::io::Write as _;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt as _;
 
 use crate::link::{self, ToApp};
+use crate::transport;
 
-/// How long a second launch waits for the first to be listening (it may be starting too).
+/// How long a second launch waits for the first to be listening (it may be starting too), and then
+/// for it to take the message.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
 
-/// This launch is the app: the lock (held until exit) and the listening socket.
+/// This launch is the app: the lock (keep it until exit) and the bound address.
 pub struct First {
-    _lock: File,
-    pub listener: std::os::unix::net::UnixListener,
-    pub socket: PathBuf,
+    pub lock: Lock,
+    pub listener: transport::Bound,
 }
 
 pub enum Claim {
@@ -25,52 +28,95 @@ pub enum Claim {
     Taken,
 }
 
-/// Takes the folder's lock and socket, or finds them taken.
-pub fn claim(socket: &Path) -> std::io::Result<Claim> {
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(socket.with_extension("lock"))?;
-    match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::WOULDBLOCK) => return Ok(Claim::Taken),
-        Err(error) => return Err(error.into()),
-    }
-    // Whoever held the lock before us is gone; its socket file is stale.
-    match std::fs::remove_file(socket) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
-    let listener = std::os::unix::net::UnixListener::bind(socket)?;
+/// Takes the folder's lock and address, or finds them taken.
+pub fn claim(address: &Path) -> io::Result<Claim> {
+    let Some(lock) = Lock::take(address)? else {
+        return Ok(Claim::Taken);
+    };
     Ok(Claim::First(First {
-        _lock: lock,
-        listener,
-        socket: socket.to_path_buf(),
+        lock,
+        listener: transport::bind(address)?,
     }))
 }
 
-/// Asks the app listening on `socket` to open its window.
-pub fn hand_over(socket: &Path) -> std::io::Result<()> {
-    let mut stream = connect(socket, HAND_OVER_WAIT)?;
-    stream.write_all(&link::line(&ToApp::Open).map_err(std::io::Error::other)?)
+/// Asks the app listening at `address` to open its window, and waits until it has taken the message
+/// (it hangs up then).
+pub fn hand_over(address: &Path) -> io::Result<()> {
+    let connection = transport::connect(address, HAND_OVER_WAIT)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut stream = connection.into_async()?;
+        link::write(&mut stream, &ToApp::Open)
+            .await
+            .map_err(io::Error::other)?;
+        match tokio::time::timeout(HAND_OVER_WAIT, stream.read(&mut [0; 1])).await {
+            Ok(_hung_up) => Ok(()),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the app did not take the message",
+            )),
+        }
+    })
 }
 
-/// Connects to the app's socket, retrying while it is not there yet.
-pub fn connect(socket: &Path, wait: Duration) -> std::io::Result<UnixStream> {
-    let deadline = Instant::now() + wait;
-    loop {
-        match UnixStream::connect(socket) {
-            Ok(stream) => return Ok(stream),
-            Err(error) if Instant::now() >= deadline => return Err(error),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+/// Held while the app runs; the system releases it when the process ends.
+pub struct Lock {
+    _handle: LockHandle,
+}
+
+#[cfg(unix)]
+type LockHandle = std::fs::File;
+
+#[cfg(unix)]
+impl Lock {
+    fn take(address: &Path) -> io::Result<Option<Lock>> {
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(address.with_extension("lock"))?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(Lock { _handle: file })),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(error) => Err(error.into()),
         }
     }
 }
 
-impl Drop for First {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.socket);
+#[cfg(windows)]
+type LockHandle = std::os::windows::io::OwnedHandle;
+
+#[cfg(windows)]
+impl Lock {
+    /// A mutex named after the address in this session's namespace; it exists while a handle to it
+    /// is open, so owning it is not needed, only having made it.
+    fn take(address: &Path) -> io::Result<Option<Lock>> {
+        use std::os::windows::io::FromRawHandle as _;
+        use windows_sys::Win32::Foundation::{ERROR_ALREADY_EXISTS, GetLastError};
+        use windows_sys::Win32::System::Threading::CreateMutexW;
+
+        use crate::owner_only::{OwnerOnly, wide};
+
+        let name = address.file_name().unwrap_or(address.as_os_str());
+        let name = wide(std::ffi::OsString::from(format!(r"Local\{}", name.display())).as_os_str());
+        let descriptor = OwnerOnly::new()?;
+        let attributes = descriptor.attributes();
+        // SAFETY: `attributes` and `name` outlive the call.
+        let handle = unsafe { CreateMutexW(&attributes, 0, name.as_ptr()) };
+        // Read before anything else can change it.
+        // SAFETY: no precondition.
+        let error = unsafe { GetLastError() };
+        if handle.is_null() {
+            return Err(io::Error::from_raw_os_error(error as i32));
+        }
+        // SAFETY: a handle just opened, owned from here on (closed on drop).
+        let handle = unsafe { std::os::windows::io::OwnedHandle::from_raw_handle(handle) };
+        if error == ERROR_ALREADY_EXISTS {
+            return Ok(None);
+        }
+        Ok(Some(Lock { _handle: handle }))
     }
 }
 
@@ -81,18 +127,29 @@ mod tests {
     #[test]
     fn a_second_claim_finds_the_first_and_hands_over() {
         let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("app.sock");
-        let Claim::First(first) = claim(&socket).unwrap() else {
+        let address = transport::address(dir.path());
+        let Claim::First(first) = claim(&address).unwrap() else {
             panic!("the first claim was refused");
         };
-        assert!(matches!(claim(&socket).unwrap(), Claim::Taken));
-        hand_over(&socket).unwrap();
-        let (stream, _) = first.listener.accept().unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line).unwrap();
-        assert_eq!(serde_json::from_str::<ToApp>(&line).unwrap(), ToApp::Open);
-        drop(first);
-        assert!(!socket.exists());
-        assert!(matches!(claim(&socket).unwrap(), Claim::First(_)));
+        assert!(matches!(claim(&address).unwrap(), Claim::Taken));
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let mut listener = {
+            let _inside = runtime.enter();
+            first.listener.listen().unwrap()
+        };
+        let heard = runtime.spawn(async move {
+            let stream = listener.accept().await.unwrap();
+            let mut reader = tokio::io::BufReader::new(stream);
+            let mut line = String::new();
+            let message = link::read::<ToApp, _>(&mut reader, &mut line).await;
+            (message.unwrap(), listener)
+        });
+        hand_over(&address).unwrap();
+        let (message, listener) = runtime.block_on(heard).unwrap();
+        assert_eq!(message, Some(ToApp::Open));
+        drop((first.lock, listener));
+        #[cfg(unix)]
+        assert!(!address.exists());
+        assert!(matches!(claim(&address).unwrap(), Claim::First(_)));
     }
 }

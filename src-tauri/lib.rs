@@ -16,7 +16,10 @@ pub mod instance;
 pub mod link;
 pub mod locale;
 mod logging;
+#[cfg(windows)]
+pub mod owner_only;
 pub mod server;
+pub mod transport;
 mod tray;
 pub mod window;
 
@@ -49,14 +52,13 @@ pub fn run() -> anyhow::Result<()> {
     let data_dir = args.data.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    link::make_runtime_dir().context("cannot create the app's runtime folder")?;
-    let socket = link::socket_path(&data_dir);
-    let first = match instance::claim(&socket).context("cannot claim the data folder")? {
+    let address = transport::address(&data_dir);
+    let first = match instance::claim(&address).context("cannot claim the data folder")? {
         instance::Claim::First(first) => first,
         // Started in the tray only (at login, or by a window looking for its app): it is running.
         instance::Claim::Taken if args.hidden => return Ok(()),
         instance::Claim::Taken => {
-            return instance::hand_over(&socket)
+            return instance::hand_over(&address)
                 .context("Idlegrid is running for this data folder but does not answer");
         }
     };
@@ -116,12 +118,12 @@ fn start_tasks(
     forward::spawn(state, move |status| {
         let _ended = proxy.send_event(AppEvent::Status(Box::new(status)));
     });
-    first.listener.set_nonblocking(true)?;
-    let listener = tokio::net::UnixListener::from_std(first.listener.try_clone()?)?;
+    let instance::First { lock, listener } = first;
+    let listener = listener.listen().context("cannot listen for the window")?;
     let serving = Arc::clone(state);
     tokio::spawn(async move {
-        // Kept until the app ends: it removes the socket file then, and holds the folder's lock.
-        let _first = first;
+        // The folder's lock is kept until the app ends.
+        let _lock = lock;
         server::serve(listener, serving).await;
     });
     let proxy = event_loop.create_proxy();
@@ -232,7 +234,8 @@ fn examples_dir() -> Option<PathBuf> {
         .or_else(|| find_examples(&exe))
 }
 
-/// Ctrl-C, or SIGTERM (a session ending): quit as from the tray, giving leases back.
+/// Ctrl-C, or SIGTERM (a session ending), or on Windows Ctrl-Break or its console closing: quit as
+/// from the tray, giving leases back.
 async fn stop_signal() {
     #[cfg(unix)]
     {
@@ -241,6 +244,18 @@ async fn stop_signal() {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_close};
+        if let (Ok(mut brk), Ok(mut close)) = (ctrl_break(), ctrl_close()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = brk.recv() => {}
+                _ = close.recv() => {}
             }
             return;
         }

@@ -1,9 +1,8 @@
 //! The link between the app (tray and engine, one long-lived process) and its window (a process of its
 //! own that lives only while the window is open, so no web engine stays in memory behind the tray).
-//! It is a local socket named after the data folder: one app per data folder, and a second launch
-//! finds the first through it. Messages are JSON, one a line.
-
-use std::path::{Path, PathBuf};
+//! It runs over [`crate::transport`] (a Unix socket, or a named pipe on Windows) at an address named
+//! after the data folder: one app per data folder, and a second launch finds the first through it.
+//! Messages are JSON, one a line.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -87,43 +86,6 @@ pub fn line<T: Serialize>(message: &T) -> Result<Vec<u8>, LinkError> {
     Ok(line)
 }
 
-/// The app's socket for `data_dir`: in the per-user runtime folder, named after the folder's
-/// canonical path (socket paths are limited to ~100 bytes, data folders are not).
-pub fn socket_path(data_dir: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-    let hash = blake3::hash(canonical.as_os_str().as_encoded_bytes());
-    let name = format!("{}.sock", &hash.to_hex()[..16]);
-    runtime_dir().join(name)
-}
-
-/// `$XDG_RUNTIME_DIR/idlegrid` (private to the user by the system), or a folder of our own in the
-/// temporary folder, made private.
-pub fn runtime_dir() -> PathBuf {
-    match dirs::runtime_dir() {
-        Some(dir) => dir.join("idlegrid"),
-        None => std::env::temp_dir().join(format!("idlegrid-{}", user_id())),
-    }
-}
-
-/// Creates the runtime folder, readable by this user only.
-pub fn make_runtime_dir() -> std::io::Result<PathBuf> {
-    let dir = runtime_dir();
-    std::fs::create_dir_all(&dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(dir)
-}
-
-fn user_id() -> String {
-    #[cfg(unix)]
-    return rustix::process::getuid().as_raw().to_string();
-    #[cfg(not(unix))]
-    std::env::var("USERNAME").unwrap_or_else(|_| "user".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,14 +119,5 @@ mod tests {
             read::<ToApp, _>(&mut reader, &mut line).await.unwrap(),
             None
         );
-    }
-
-    #[test]
-    fn one_socket_per_data_folder() {
-        let a = socket_path(Path::new("/tmp/idlegrid-a"));
-        let b = socket_path(Path::new("/tmp/idlegrid-b"));
-        assert_ne!(a, b);
-        assert_eq!(a, socket_path(Path::new("/tmp/idlegrid-a")));
-        assert!(a.as_os_str().len() < 100, "{}", a.display());
     }
 }

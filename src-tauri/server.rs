@@ -4,19 +4,19 @@
 
 use std::sync::Arc;
 
-use tokio::io::BufReader;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncBufRead, BufReader};
 use tokio::sync::mpsc;
 
 use crate::calls::{self, AppState};
 use crate::link::{self, LinkError, ToApp, ToWindow};
+use crate::transport::{Listener, ServerStream};
 use crate::window::OUTBOX;
 
 /// Answers connections until the app ends.
-pub async fn serve(listener: UnixListener, state: Arc<AppState>) {
+pub async fn serve(mut listener: Listener, state: Arc<AppState>) {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok(stream) => {
                 let state = Arc::clone(&state);
                 tokio::spawn(async move {
                     if let Err(error) = connection(stream, state).await {
@@ -33,8 +33,8 @@ pub async fn serve(listener: UnixListener, state: Arc<AppState>) {
     }
 }
 
-async fn connection(stream: UnixStream, state: Arc<AppState>) -> Result<(), LinkError> {
-    let (reader, mut writer) = stream.into_split();
+async fn connection(stream: ServerStream, state: Arc<AppState>) -> Result<(), LinkError> {
+    let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
     let mut line = String::new();
     match link::read::<ToApp, _>(&mut reader, &mut line).await? {
@@ -67,7 +67,7 @@ async fn connection(stream: UnixStream, state: Arc<AppState>) -> Result<(), Link
 }
 
 async fn calls_of_the_window(
-    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    reader: &mut (impl AsyncBufRead + Unpin),
     line: &mut String,
     outbox: &mpsc::Sender<ToWindow>,
     state: &Arc<AppState>,

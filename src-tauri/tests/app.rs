@@ -2,7 +2,9 @@
 //! client speaks to the app's socket as the window does; each command answers in the contract's
 //! shape, errors arrive as one-line strings, the node's news arrives as events, a second launch
 //! opens the window (or brings it to the front), and capabilities/ grant exactly the commands the
-//! app answers.
+//! app answers. Unix only: its stand-in window is a blocking socket client and `/bin/sh`; on Windows,
+//! windows.rs runs the app itself and speaks to it over its pipe.
+#![cfg(unix)]
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -16,7 +18,7 @@ use idlegrid::node::{JobRunner, Node, NodeOptions};
 use idlegrid::worker::WorkerConfig;
 use idlegrid_app::link::{self, ToApp, ToWindow};
 use idlegrid_app::window::{WindowProgram, Windows};
-use idlegrid_app::{AppState, COMMANDS, forward, server};
+use idlegrid_app::{AppState, COMMANDS, forward, server, transport};
 use serde_json::{Value, json};
 
 struct Harness {
@@ -117,11 +119,11 @@ fn harness() -> Harness {
         logs_dir: dir.path().join("logs"),
         downloads_dir: dir.path().join("downloads"),
     });
-    let socket = dir.path().join("app.sock");
+    let socket = transport::address(dir.path());
     {
         let _inside = runtime.enter();
         forward::spawn(&state, |_status| {});
-        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let listener = transport::bind(&socket).unwrap().listen().unwrap();
         runtime.spawn(server::serve(listener, Arc::clone(&state)));
     }
     let window = Window::connect(&socket);

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use idlegrid::sync::lock;
 use idlegrid_app::COMMANDS;
 use idlegrid_app::link::{self, ToApp, ToWindow};
+use idlegrid_app::transport;
 use serde_json::Value;
 use tauri::ipc::{Invoke, InvokeBody, InvokeError};
 use tauri::{AppHandle, Builder, Emitter as _, Manager as _, Runtime};
@@ -74,13 +75,9 @@ pub fn attach<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     })
 }
 
-/// Says this is the window on `stream`, and starts passing messages both ways. When the app goes,
-/// so does the window.
-pub fn start<R: Runtime>(
-    app: &AppHandle<R>,
-    stream: std::os::unix::net::UnixStream,
-) -> std::io::Result<()> {
-    stream.set_nonblocking(true)?;
+/// Says this is the window on `connection`, and starts passing messages both ways. When the app
+/// goes, so does the window.
+pub fn start<R: Runtime>(app: &AppHandle<R>, connection: transport::Connection) {
     let (outbox, mut to_app) = mpsc::unbounded_channel();
     let bridge = Arc::new(Bridge {
         outbox,
@@ -92,11 +89,11 @@ pub fn start<R: Runtime>(
     let _ = bridge.outbox.send(ToApp::Window);
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let stream = match tokio::net::UnixStream::from_std(stream) {
+        let stream = match connection.into_async() {
             Ok(stream) => stream,
             Err(error) => return gone(&app, &error.to_string()),
         };
-        let (reader, mut writer) = stream.into_split();
+        let (reader, mut writer) = tokio::io::split(stream);
         tauri::async_runtime::spawn(async move {
             while let Some(message) = to_app.recv().await {
                 if link::write(&mut writer, &message).await.is_err() {
@@ -118,7 +115,6 @@ pub fn start<R: Runtime>(
             }
         }
     });
-    Ok(())
 }
 
 /// Acts on one message from the app; false when the window is to close.
@@ -189,19 +185,19 @@ mod tests {
             logs_dir: dir.path().join("logs"),
             downloads_dir: dir.path().join("downloads"),
         });
-        let socket = dir.path().join("app.sock");
+        let address = transport::address(dir.path());
         let serving = Arc::clone(&state);
-        let listening = socket.clone();
+        let listening = address.clone();
         tauri::async_runtime::block_on(async move {
             forward::spawn(&serving, |_| {});
-            let listener = tokio::net::UnixListener::bind(&listening).unwrap();
+            let listener = transport::bind(&listening).unwrap().listen().unwrap();
             tokio::spawn(server::serve(listener, serving));
         });
         let app = attach(mock_builder())
             .build(mock_context(noop_assets()))
             .unwrap();
-        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        start(app.handle(), stream).unwrap();
+        let connection = transport::connect(&address, Duration::from_secs(10)).unwrap();
+        start(app.handle(), connection);
         let window = WebviewWindowBuilder::new(&app, MAIN, Default::default())
             .build()
             .unwrap();

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use idlegrid::identity::default_data_dir;
-use idlegrid_app::{instance, link};
+use idlegrid_app::transport;
 use tauri::{Manager as _, WebviewUrl, WebviewWindowBuilder};
 
 /// How long the app may take to be listening after this program started it.
@@ -47,10 +47,10 @@ fn run() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let stream = connect_to_the_app(&data_dir)?;
+    let connection = connect_to_the_app(&data_dir)?;
     let app = bridge::attach(tauri::Builder::default())
         .setup(move |app| {
-            bridge::start(app.handle(), stream)?;
+            bridge::start(app.handle(), connection);
             open(app.handle())?;
             Ok(())
         })
@@ -61,15 +61,13 @@ fn run() -> anyhow::Result<()> {
 }
 
 /// The link to the app for `data_dir`; the app is started (in the tray) if it is not running.
-fn connect_to_the_app(
-    data_dir: &std::path::Path,
-) -> anyhow::Result<std::os::unix::net::UnixStream> {
+fn connect_to_the_app(data_dir: &std::path::Path) -> anyhow::Result<transport::Connection> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let socket = link::socket_path(data_dir);
+    let address = transport::address(data_dir);
     // An app that is starting (at login, say) gets a moment to listen before another is started.
-    if let Ok(stream) = instance::connect(&socket, Duration::from_secs(1)) {
-        return Ok(stream);
+    if let Ok(connection) = transport::connect(&address, Duration::from_secs(1)) {
+        return Ok(connection);
     }
     let exe = std::env::current_exe()?;
     let app = exe.with_file_name(format!("idlegrid-desktop{}", std::env::consts::EXE_SUFFIX));
@@ -79,11 +77,16 @@ fn connect_to_the_app(
     // Its own process group: it outlives this window, and a Ctrl-C meant for the window.
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    #[cfg(windows)]
+    std::os::windows::process::CommandExt::creation_flags(
+        &mut command,
+        windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP,
+    );
     command
         .spawn()
         .with_context(|| format!("cannot start {}", app.display()))?;
-    instance::connect(&socket, APP_START_WAIT)
-        .with_context(|| format!("the Idlegrid app did not answer at {}", socket.display()))
+    transport::connect(&address, APP_START_WAIT)
+        .with_context(|| format!("the Idlegrid app did not answer at {}", address.display()))
 }
 
 /// The window itself, as big as its pages want and never smaller than 400×600.
