@@ -78,17 +78,17 @@ VIAddVersionKey "LegalCopyright" "MIT OR Apache-2.0"
 
 !insertmacro MUI_LANGUAGE "English"
 
-; Ends the app and its window, so that their files can be replaced or removed. Asked to close first;
-; what is still running after a moment is ended, with its job workers (/T). A job cut short this way
-; is given to another provider by its pool.
+; Ends the app and its window, so that their files can be replaced or removed: asked to close first,
+; then, after a moment, ended. The app's job workers end with it (their Job Object closes with the app);
+; a job cut short this way is given to another provider by its pool. (Wine's taskkill has no /T.)
 !macro DEFINE_CLOSE_RUNNING un
   Function ${un}CloseRunning
-    nsExec::Exec '"$SYSDIR\taskkill.exe" /IM idlegrid-window.exe /IM idlegrid-desktop.exe'
+    nsExec::Exec '"$SYSDIR\taskkill.exe" /IM idlegrid-desktop.exe'
     Pop $0
     ${If} $0 == 0
       Sleep 2000
     ${EndIf}
-    nsExec::Exec '"$SYSDIR\taskkill.exe" /F /T /IM idlegrid-window.exe /IM idlegrid-desktop.exe'
+    nsExec::Exec '"$SYSDIR\taskkill.exe" /F /IM idlegrid-window.exe /IM idlegrid-desktop.exe'
     Pop $0
   FunctionEnd
 !macroend
