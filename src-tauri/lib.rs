@@ -97,10 +97,11 @@ pub fn run() -> anyhow::Result<()> {
     if !args.hidden {
         state.windows.open();
     }
-    run_event_loop(event_loop, &state);
-
-    runtime.block_on(state.node.shutdown());
-    tracing::info!("Idlegrid stopped");
+    let mut stopped = false;
+    run_event_loop(event_loop, &state, |state| {
+        stop(&runtime, state, &mut stopped)
+    });
+    stop(&runtime, &state, &mut stopped);
     Ok(())
 }
 
@@ -151,12 +152,27 @@ fn start_tasks(
     Ok(())
 }
 
-/// The main thread's loop: the tray and its menu, until Quit.
-fn run_event_loop(mut event_loop: EventLoop<AppEvent>, state: &AppState) {
+/// Gives the leases back and closes the node, once.
+fn stop(runtime: &tokio::runtime::Runtime, state: &AppState, stopped: &mut bool) {
+    if !std::mem::replace(stopped, true) {
+        runtime.block_on(state.node.shutdown());
+        tracing::info!("Idlegrid stopped");
+    }
+}
+
+/// The main thread's loop: the tray and its menu, until Quit. `on_end` runs when the loop ends,
+/// which on Windows is also when the session ends (logging off, shutting down): the process is
+/// ended right after it.
+fn run_event_loop(
+    mut event_loop: EventLoop<AppEvent>,
+    state: &AppState,
+    mut on_end: impl FnMut(&AppState),
+) {
     let mut tray: Option<Tray> = None;
     event_loop.run_return(|event, _, flow| {
         *flow = ControlFlow::Wait;
         match event {
+            Event::LoopDestroyed => on_end(state),
             // Tray icons need the loop running (macOS, Windows).
             Event::NewEvents(StartCause::Init) => match Tray::create(&state.node.status()) {
                 Ok(created) => tray = Some(created),
@@ -234,8 +250,8 @@ fn examples_dir() -> Option<PathBuf> {
         .or_else(|| find_examples(&exe))
 }
 
-/// Ctrl-C, or SIGTERM (a session ending), or on Windows Ctrl-Break or its console closing: quit as
-/// from the tray, giving leases back.
+/// Ctrl-C, or SIGTERM (a session ending): quit as from the tray, giving leases back. (Windows ends
+/// a session through the event loop instead: see `run_event_loop`.)
 async fn stop_signal() {
     #[cfg(unix)]
     {
@@ -244,18 +260,6 @@ async fn stop_signal() {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    #[cfg(windows)]
-    {
-        use tokio::signal::windows::{ctrl_break, ctrl_close};
-        if let (Ok(mut brk), Ok(mut close)) = (ctrl_break(), ctrl_close()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = brk.recv() => {}
-                _ = close.recv() => {}
             }
             return;
         }

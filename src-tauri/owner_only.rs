@@ -95,15 +95,19 @@ fn user_sid_of(token: HANDLE) -> io::Result<String> {
     if read == 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: filled by GetTokenInformation(TokenUser) above; its SID points into `buffer`.
-    let sid = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
-    sid_string(sid)
+    // SAFETY: filled by GetTokenInformation(TokenUser) above; its SID points into `buffer`, alive.
+    unsafe { sid_string((*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid) }
 }
 
 /// A SID in its string form.
-pub fn sid_string(sid: windows_sys::Win32::Security::PSID) -> io::Result<String> {
+///
+/// # Safety
+///
+/// `sid` points to a valid SID.
+pub unsafe fn sid_string(sid: windows_sys::Win32::Security::PSID) -> io::Result<String> {
     let mut text: *mut u16 = std::ptr::null_mut();
-    // SAFETY: `sid` is a valid SID; the string is allocated by the call and freed below.
+    // SAFETY: `sid` is a valid SID (the caller's promise); the string is allocated by the call and
+    // freed below.
     if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
         return Err(io::Error::last_os_error());
     }

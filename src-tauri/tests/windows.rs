@@ -1,11 +1,11 @@
 //! The app on Windows, run under Wine here: the link's pipe is open to this user only, and the tray
 //! app (`idlegrid-desktop --hidden`, which has no web view) starts, answers a window over its pipe,
-//! joins the local pool, is found by a second launch, and quits on Ctrl-Break. The window program
+//! joins the local pool and works for it, is found by a second launch, and quits when the session
+//! ends. The window program
 //! itself needs WebView2, which Wine lacks; the page is tested in Chromium and WebKit instead.
 #![cfg(windows)]
 
 use std::os::windows::io::{AsRawHandle as _, RawHandle};
-use std::os::windows::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -21,9 +21,7 @@ use windows_sys::Win32::Security::{
     ACCESS_ALLOWED_ACE, ACL, ACL_SIZE_INFORMATION, AclSizeInformation, DACL_SECURITY_INFORMATION,
     GetAce, GetAclInformation, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
 };
-use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, GenerateConsoleCtrlEvent};
 use windows_sys::Win32::System::SystemServices::ACCESS_ALLOWED_ACE_TYPE;
-use windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP;
 
 /// An object's owner, and its DACL as (ACE type, SID) pairs, read back from the system.
 fn security_of(handle: RawHandle) -> (String, Vec<(u32, String)>) {
@@ -70,10 +68,12 @@ fn security_of(handle: RawHandle) -> (String, Vec<(u32, String)>) {
             // SAFETY: every ACE starts with its header; allowed and denied ACEs (the kinds an
             // object's DACL holds) both keep their SID at `SidStart`.
             let (kind, sid) = unsafe { ((*ace).Header.AceType, (&raw mut (*ace).SidStart).cast()) };
-            (u32::from(kind), sid_string(sid).unwrap())
+            // SAFETY: the ACE's SID, inside the descriptor.
+            (u32::from(kind), unsafe { sid_string(sid) }.unwrap())
         })
         .collect();
-    let owner = sid_string(owner).unwrap();
+    // SAFETY: the owner SID, inside the descriptor.
+    let owner = unsafe { sid_string(owner) }.unwrap();
     // SAFETY: allocated by GetSecurityInfo; `owner` and `dacl` point into it and are not used after.
     unsafe { LocalFree(descriptor) };
     (owner, aces)
@@ -176,7 +176,7 @@ impl Drop for App {
     }
 }
 
-fn app(data: &Path, args: &[&str], log: &Path) -> Command {
+fn desktop(data: &Path, args: &[&str], log: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_idlegrid-desktop"));
     command
         .args(args)
@@ -202,16 +202,14 @@ fn wait(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 }
 
 #[test]
-fn the_tray_app_runs_hidden_answers_its_window_and_quits_on_ctrl_break() {
+fn the_tray_app_runs_hidden_answers_its_window_and_quits_when_the_session_ends() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // The address is named after the folder's canonical path, which needs the folder.
     std::fs::create_dir_all(&data).unwrap();
     let log = dir.path().join("app.log");
     let said = || std::fs::read_to_string(&log).unwrap_or_default();
-    let mut app = App(app(&data, &["--hidden", "--local-pool"], &log)
-        // Its own group, so Ctrl-Break reaches it and not this test.
-        .creation_flags(CREATE_NEW_PROCESS_GROUP)
+    let mut app = App(desktop(&data, &["--hidden", "--local-pool"], &log)
         .spawn()
         .unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -221,20 +219,30 @@ fn the_tray_app_runs_hidden_answers_its_window_and_quits_on_ctrl_break() {
     let status = runtime.block_on(window.call("get_status", json!({})));
     assert_eq!(status["sharing"], true, "{status}");
     assert!(status["kind"].is_string(), "{status}");
-    // Started with --local-pool: it joins the local pool with sample work.
+    // Started with --local-pool: it joins the local pool, and runs its sample work in its GPU worker
+    // (llvmpipe through Wine's Vulkan) until it has earned something.
     let deadline = Instant::now() + Duration::from_secs(120);
     let pools = loop {
         let pools = runtime.block_on(window.call("get_pools", json!({})));
-        if pools[0]["local"] == true || Instant::now() > deadline {
+        let earned = pools[0]["earned_today"]
+            .as_str()
+            .is_some_and(|amount| amount != "0");
+        if earned || Instant::now() > deadline {
             break pools;
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert_eq!(pools[0]["name"], "Local pool", "{pools}\n{}", said());
+    assert_eq!(
+        (pools[0]["name"].as_str(), pools[0]["local"].as_bool()),
+        (Some("Local pool"), Some(true)),
+        "{pools}\n{}",
+        said()
+    );
+    assert_ne!(pools[0]["earned_today"], "0", "{pools}\n{}", said());
 
     // A second start in the tray only (at login, say) finds the first and ends.
     let second_log = dir.path().join("second.log");
-    let mut second = app(&data, &["--hidden"], &second_log).spawn().unwrap();
+    let mut second = desktop(&data, &["--hidden"], &second_log).spawn().unwrap();
     let ended = wait(&mut second, Duration::from_secs(60));
     assert!(
         ended.is_some_and(|status| status.success()),
@@ -243,7 +251,7 @@ fn the_tray_app_runs_hidden_answers_its_window_and_quits_on_ctrl_break() {
     );
     // A start from the Start menu finds it too, and its window comes to the front.
     let third_log = dir.path().join("third.log");
-    let mut third = app(&data, &[], &third_log).spawn().unwrap();
+    let mut third = desktop(&data, &[], &third_log).spawn().unwrap();
     let ended = wait(&mut third, Duration::from_secs(60));
     assert!(
         ended.is_some_and(|status| status.success()),
@@ -252,10 +260,8 @@ fn the_tray_app_runs_hidden_answers_its_window_and_quits_on_ctrl_break() {
     );
     assert_eq!(runtime.block_on(window.next()), Some(ToWindow::Focus));
 
-    // Ctrl-Break (as Ctrl-C in its console would): it quits as from the tray, and hangs up.
-    // SAFETY: no pointers; the group is the app's (made with CREATE_NEW_PROCESS_GROUP).
-    let sent = unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, app.0.id()) };
-    assert_ne!(sent, 0, "{}", std::io::Error::last_os_error());
+    // The session ends (logging off): it gives its leases back and quits, and hangs up.
+    end_session(app.0.id());
     let ended = wait(&mut app.0, Duration::from_secs(60));
     assert!(
         ended.is_some_and(|status| status.success()),
@@ -264,4 +270,41 @@ fn the_tray_app_runs_hidden_answers_its_window_and_quits_on_ctrl_break() {
     );
     assert!(said().contains("Idlegrid stopped"), "{}", said());
     assert_eq!(runtime.block_on(window.next()), None);
+}
+
+// The few user32 calls that tell one process's windows that the session ends (windows-sys would
+// need a feature that rebuilds every crate that uses it).
+#[link(name = "user32")]
+unsafe extern "system" {
+    fn EnumWindows(callback: extern "system" fn(isize, isize) -> i32, context: isize) -> i32;
+    fn GetWindowThreadProcessId(window: isize, process: *mut u32) -> u32;
+    fn SendMessageW(window: isize, message: u32, wparam: usize, lparam: isize) -> isize;
+}
+const WM_ENDSESSION: u32 = 0x0016;
+const ENDSESSION_LOGOFF: isize = 0x8000_0000;
+
+/// What Windows sends each program's top-level windows when the person logs off.
+fn end_session(process: u32) {
+    extern "system" fn collect(window: isize, context: isize) -> i32 {
+        // SAFETY: `context` is the Vec below, alive during EnumWindows.
+        unsafe { (*(context as *mut Vec<isize>)).push(window) };
+        1
+    }
+    let mut windows: Vec<isize> = Vec::new();
+    // SAFETY: `collect` only pushes to `windows`, which outlives the call.
+    unsafe { EnumWindows(collect, (&raw mut windows) as isize) };
+    let theirs: Vec<isize> = windows
+        .into_iter()
+        .filter(|&window| {
+            let mut owner = 0;
+            // SAFETY: `owner` is a valid out-pointer.
+            unsafe { GetWindowThreadProcessId(window, &mut owner) };
+            owner == process
+        })
+        .collect();
+    assert!(!theirs.is_empty(), "the app has no windows to tell");
+    for window in theirs {
+        // SAFETY: plain values; a window gone by now makes this fail, harmlessly.
+        unsafe { SendMessageW(window, WM_ENDSESSION, 1, ENDSESSION_LOGOFF) };
+    }
 }

@@ -25,6 +25,7 @@ pub struct Listener {
 }
 
 /// A connection made from a plain thread; it joins a runtime with [`Connection::into_async`].
+#[derive(Debug)]
 pub struct Connection(UnixStream);
 
 /// Removes the socket's file when the app stops listening, so nothing connects to a dead socket.

@@ -37,6 +37,7 @@ pub struct Listener {
 }
 
 /// A connection made from a plain thread; it joins a runtime with [`Connection::into_async`].
+#[derive(Debug)]
 pub struct Connection(std::fs::File);
 
 pub fn bind(address: &Path) -> io::Result<Bound> {
