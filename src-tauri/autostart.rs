@@ -3,6 +3,7 @@
 //! setting.
 
 use auto_launch::{AutoLaunch, AutoLaunchBuilder, WindowsEnableMode};
+use idlegrid::node::{Node, Settings};
 
 /// What the entry is called in the system's list of programs started at login.
 const NAME: &str = "Idlegrid";
@@ -12,6 +13,29 @@ pub fn apply(wanted: bool) {
     match entry(NAME).and_then(|entry| set(&entry, wanted)) {
         Ok(()) => tracing::debug!(wanted, "start at login is as set"),
         Err(error) => tracing::warn!(%error, wanted, "cannot change start at login"),
+    }
+}
+
+/// At start, the setting takes the entry's state. The entry is where start at login lives, and others
+/// change it too: the Windows installer's choice, Task Manager, the desktop's own autostart settings.
+/// The app changes both together, so they differ only after such a change, which it keeps rather than
+/// undoes (a fresh install's first start would otherwise remove the entry its installer just made).
+pub fn adopt(node: &Node) {
+    let saved = node.settings();
+    let start_at_login = match entry(NAME).and_then(|entry| entry.is_enabled()) {
+        Ok(enabled) if enabled == saved.start_at_login => return,
+        Ok(enabled) => enabled,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read start at login");
+            return;
+        }
+    };
+    match node.set_settings(Settings {
+        start_at_login,
+        ..saved
+    }) {
+        Ok(_) => tracing::info!(start_at_login, "start at login was changed outside the app"),
+        Err(error) => tracing::warn!(%error, start_at_login, "cannot save start at login"),
     }
 }
 

@@ -90,7 +90,7 @@ pub fn run() -> anyhow::Result<()> {
             .unwrap_or_else(std::env::temp_dir),
         node,
     });
-    autostart::apply(state.node.settings().start_at_login);
+    autostart::adopt(&state.node);
     start_tasks(&runtime, &state, &event_loop, first, args.local_pool)?;
     if !args.hidden {
         state.windows.open();
