@@ -28,7 +28,7 @@ use windows_sys::Win32::Security::{
     GetLengthSid, GetSecurityDescriptorControl, GetTokenInformation, InitializeAcl,
     InitializeSecurityDescriptor, PSECURITY_DESCRIPTOR, PSID, SE_DACL_PROTECTED,
     SECURITY_ATTRIBUTES, SECURITY_DESCRIPTOR, SetSecurityDescriptorControl,
-    SetSecurityDescriptorDacl, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    SetSecurityDescriptorDacl, SetSecurityDescriptorOwner, TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CREATE_NEW, CreateFileW, FILE_ALL_ACCESS, FILE_ATTRIBUTE_NORMAL,
@@ -80,9 +80,13 @@ pub struct OwnerOnly {
     descriptor: Box<SECURITY_DESCRIPTOR>,
     /// The ACL and the SID it holds a copy of; the descriptor points at the ACL's heap buffer.
     _acl: Vec<u32>,
+    /// The user's SID, which the descriptor names as owner (pointing into its heap buffer): not the
+    /// token's default owner, which may be a group (Wine's is "Domain Users").
+    _owner: TokenUserSid,
 }
 
-// SAFETY: the descriptor only points into `_acl`, owned alongside it and never changed after `new`.
+// SAFETY: the descriptor only points into `_acl` and `_owner`, owned alongside it and never changed
+// after `new`.
 unsafe impl Send for OwnerOnly {}
 unsafe impl Sync for OwnerOnly {}
 
@@ -90,7 +94,7 @@ impl OwnerOnly {
     pub fn new() -> io::Result<OwnerOnly> {
         let user = TokenUserSid::current()?;
         let sid = user.sid();
-        // SAFETY: `sid` points into `user`'s buffer, alive for this whole function.
+        // SAFETY: `sid` points into `user`'s heap buffer, kept in the result as `_owner`.
         let sid_len = unsafe { GetLengthSid(sid) };
         // One ACL header, one ACE whose SidStart u32 is replaced by the SID (as MSDN sizes it).
         let acl_len =
@@ -108,6 +112,7 @@ impl OwnerOnly {
             if InitializeAcl(acl_ptr, byte_len, ACL_REVISION) == 0
                 || AddAccessAllowedAce(acl_ptr, ACL_REVISION, FILE_ALL_ACCESS, sid) == 0
                 || InitializeSecurityDescriptor(descriptor_ptr, SECURITY_DESCRIPTOR_REVISION) == 0
+                || SetSecurityDescriptorOwner(descriptor_ptr, sid, 0) == 0
                 || SetSecurityDescriptorDacl(descriptor_ptr, 1, acl_ptr, 0) == 0
                 || SetSecurityDescriptorControl(
                     descriptor_ptr,
@@ -121,6 +126,7 @@ impl OwnerOnly {
         Ok(OwnerOnly {
             descriptor,
             _acl: acl,
+            _owner: user,
         })
     }
 

@@ -203,6 +203,7 @@ impl Executor {
                 Some(system.available_memory()).filter(|&bytes| bytes > 0)
             })
             .flatten();
+        let watchdog = Watchdog::for_adapter(info.device_type);
         Executor {
             adapter,
             info,
@@ -212,7 +213,7 @@ impl Executor {
             interfaces: HashMap::new(),
             stats: ExecutorStats::default(),
             skipped: Vec::new(),
-            watchdog: Watchdog::of_this_platform(),
+            watchdog,
         }
     }
 
@@ -233,7 +234,7 @@ impl Executor {
         &self.limits
     }
 
-    /// The GPU watchdog the executor plans submissions for: Windows' there, none elsewhere.
+    /// The GPU watchdog the executor plans submissions for: Windows' over a GPU there, none elsewhere.
     pub fn watchdog(&self) -> Option<Watchdog> {
         self.watchdog
     }

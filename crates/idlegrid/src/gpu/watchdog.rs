@@ -38,9 +38,15 @@ impl Watchdog {
         dispatch_limit: Duration::from_secs(1),
     };
 
-    /// The watchdog of the platform this runs on: Windows', or none.
-    pub fn of_this_platform() -> Option<Watchdog> {
-        cfg!(windows).then_some(Watchdog::WINDOWS)
+    /// The watchdog over an adapter of `device_type` on the platform this runs on.
+    pub fn for_adapter(device_type: wgpu::DeviceType) -> Option<Watchdog> {
+        Watchdog::on(cfg!(windows), device_type)
+    }
+
+    /// Windows' watchdog resets GPUs; a software adapter (llvmpipe, WARP) runs on the CPU's threads,
+    /// which no driver resets, and a long dispatch there blanks no screen.
+    fn on(windows: bool, device_type: wgpu::DeviceType) -> Option<Watchdog> {
+        (windows && device_type != wgpu::DeviceType::Cpu).then_some(Watchdog::WINDOWS)
     }
 
     /// How many of the `remaining` passes go into the next submission: as many as fit the budget at
@@ -72,6 +78,15 @@ impl Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_gpu_on_windows_has_a_watchdog() {
+        use wgpu::DeviceType::{Cpu, DiscreteGpu, IntegratedGpu};
+        assert_eq!(Watchdog::on(true, DiscreteGpu), Some(Watchdog::WINDOWS));
+        assert_eq!(Watchdog::on(true, IntegratedGpu), Some(Watchdog::WINDOWS));
+        assert_eq!(Watchdog::on(true, Cpu), None);
+        assert_eq!(Watchdog::on(false, DiscreteGpu), None);
+    }
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -119,6 +134,9 @@ mod tests {
 
     #[test]
     fn only_windows_has_the_watchdog() {
-        assert_eq!(Watchdog::of_this_platform().is_some(), cfg!(windows));
+        assert_eq!(
+            Watchdog::for_adapter(wgpu::DeviceType::DiscreteGpu).is_some(),
+            cfg!(windows)
+        );
     }
 }
