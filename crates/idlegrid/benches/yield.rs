@@ -243,6 +243,8 @@ impl Touch {
         }
     }
 
+    /// Input now; `run` varies the move on X11.
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
     fn touch(&mut self, run: usize) -> anyhow::Result<()> {
         match self {
             #[cfg(target_os = "linux")]
