@@ -23,7 +23,15 @@ pub fn setup_binary() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2);
     workspace
         .unwrap_or(Path::new("."))
-        .join(".tools/anvil/anvil")
+        .join(".tools/anvil")
+        .join(program_name())
+}
+
+/// `anvil`, or `anvil.exe` on Windows: a Windows build must not take the Linux anvil of the checkout
+/// it was cross-built in (Wine would start it as a Linux process, outside the app's reach, with
+/// Windows paths it takes for file names).
+fn program_name() -> String {
+    format!("anvil{}", std::env::consts::EXE_SUFFIX)
 }
 
 /// The key of anvil's first development account, funded with ether on every fresh chain: the
@@ -40,13 +48,13 @@ pub fn find(program: &Path) -> Option<PathBuf> {
         .ancestors()
         .skip(1)
         .take(5)
-        .map(|dir| dir.join(".tools/anvil/anvil"))
+        .map(|dir| dir.join(".tools/anvil").join(program_name()))
         .find(|path| path.is_file());
     in_checkout.or_else(|| {
         std::env::var_os("PATH")
             .into_iter()
             .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-            .map(|dir| dir.join("anvil"))
+            .map(|dir| dir.join(program_name()))
             .find(|path| path.is_file())
     })
 }

@@ -810,6 +810,30 @@ mod tests {
         assert!(!default_data_dir().starts_with(&roaming), "{roaming:?}");
     }
 
+    /// Windows' own store: the key goes to Credential Manager (no file), comes back the same, and
+    /// is removed here. Only under Wine, whose prefix is the test's: on a person's Windows it would
+    /// be their Credential Manager.
+    #[cfg(windows)]
+    #[test]
+    fn on_windows_the_key_is_kept_in_credential_manager() {
+        let Some(version) = crate::os_readings::wine_version() else {
+            eprintln!(
+                "skipped: Credential Manager is tested under Wine only (a person's store here)"
+            );
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let first = Identity::load_or_create(dir.path(), &KeyStore::Native).unwrap();
+        assert_eq!(first.kept_in(), &KeptIn::Keyring, "Wine {version}");
+        assert!(!dir.path().join(KEY_FILE).exists());
+        let again = Identity::load_or_create(dir.path(), &KeyStore::Native).unwrap();
+        assert_eq!(again.public(), first.public());
+        let user = keyring_user(&IDENTITY, &fs::canonicalize(dir.path()).unwrap());
+        let entry = open_entry(&KeyStore::Native, &user).unwrap();
+        assert_eq!(entry.get_secret().unwrap(), first.secret_key().to_bytes());
+        entry.delete_credential().unwrap();
+    }
+
     #[test]
     fn without_a_platform_data_dir_the_data_is_in_the_working_dir() {
         assert_eq!(data_dir_in(None), PathBuf::from("./idlegrid-data"));
