@@ -294,24 +294,38 @@ impl InputIdle for Touched {
     }
 }
 
+// The tests' Xvfb, where no `$DISPLAY` is given.
+#[cfg(target_os = "linux")]
+#[allow(dead_code)]
+#[path = "../tests/common/xvfb.rs"]
+mod xvfb;
+
 #[cfg(target_os = "linux")]
 mod x11 {
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Child, Command};
+
+    use super::xvfb::Xvfb;
 
     use idlegrid::idle::InputIdle;
     use idlegrid::idle::x11::X11Input;
 
-    /// Real input: relative mouse moves through XTEST on an X server (`$DISPLAY`, or an Xvfb of our
+    /// Real input: relative mouse moves through XTEST on an X server (`$DISPLAY`, or an Xvfb of its
     /// own), which the X11 source sees.
     pub struct Mouse {
         pub display: String,
-        _xvfb: Option<XvfbGuard>,
+        _xvfb: Option<Xvfb>,
         xdotool: Option<Child>,
     }
 
     impl Mouse {
         pub fn start() -> anyhow::Result<Mouse> {
-            let (display, xvfb) = display()?;
+            let (display, xvfb) = match std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) {
+                Some(display) => (display, None),
+                None => {
+                    let xvfb = Xvfb::start();
+                    (xvfb.display.clone(), Some(xvfb))
+                }
+            };
             Ok(Mouse {
                 display,
                 _xvfb: xvfb,
@@ -345,41 +359,5 @@ mod x11 {
     /// real mouse does; `xdotool mousemove X Y` warps the pointer, which X does not count as a person.
     fn step(run: usize) -> &'static str {
         if run.is_multiple_of(2) { "3" } else { "-3" }
-    }
-
-    /// `$DISPLAY`, or an Xvfb started for this run (stopped when the guard drops).
-    fn display() -> anyhow::Result<(String, Option<XvfbGuard>)> {
-        if let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) {
-            return Ok((display, None));
-        }
-        use std::io::BufRead;
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "640x480x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let mut line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            std::io::BufReader::new(stdout).read_line(&mut line)?;
-        }
-        let display = format!(":{}", line.trim());
-        Ok((display, Some(XvfbGuard(child))))
-    }
-
-    struct XvfbGuard(Child);
-
-    impl Drop for XvfbGuard {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
     }
 }

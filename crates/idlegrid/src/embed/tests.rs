@@ -507,31 +507,14 @@ fn an_embedding_job_is_recognised_by_its_source_and_nothing_else_is() {
 /// its CPU; honest vectors pass it, a provider skipping a layer fails it.
 #[test]
 fn a_pool_checks_embedding_work_with_canaries_it_answers_on_its_cpu() {
-    use crate::client::own_submitter_key;
-    use crate::pool::verify::ReplicationPolicy;
-    use crate::pool::{Pool, PoolConfig};
-    use crate::protocol::{Capabilities, LeaseOffer, WorkReply};
+    use crate::protocol::{LeaseOffer, WorkReply};
     let (_dir, model) = tiny(TinySpec::default());
     let dir = tempfile::tempdir().unwrap();
-    let key = iroh::SecretKey::from_bytes(&[1; 32]);
-    let submitter = own_submitter_key(&key).public();
-    let config = PoolConfig {
-        replication: ReplicationPolicy {
-            untrusted_replicas: 1,
-            trusted_at: 10,
-        },
-        canary_rate: 1.0,
-        ..PoolConfig::default()
-    };
-    let pool = Pool::open(dir.path(), key, config).unwrap();
-    let gpu = Capabilities {
-        adapter: "test".into(),
-        device_type: "cpu".into(),
-        max_buffer_size: 1 << 30,
-        max_storage_buffer_binding_size: 1 << 27,
-        max_workgroups_per_dimension: 65_535,
-        gflops: 1.0,
-    };
+    let CanaryPool {
+        pool,
+        submitter,
+        gpu,
+    } = canary_pool(dir.path());
     let ask = |who: &iroh::PublicKey| -> LeaseOffer {
         match pool.ask(who, &gpu, 1, &[], None).unwrap() {
             WorkReply::Work { mut leases, .. } => leases.remove(0),
@@ -594,31 +577,14 @@ fn a_pool_checks_embedding_work_with_canaries_it_answers_on_its_cpu() {
 /// canary, drawn after the weights' file is gone, is still an embedding canary.
 #[test]
 fn embedding_canaries_are_made_outside_the_ask_with_weights_read_once() {
-    use crate::client::own_submitter_key;
-    use crate::pool::verify::ReplicationPolicy;
-    use crate::pool::{Pool, PoolConfig};
-    use crate::protocol::{Capabilities, LeaseOffer, WorkReply};
+    use crate::protocol::{LeaseOffer, WorkReply};
     let (_dir, model) = tiny(TinySpec::default());
     let dir = tempfile::tempdir().unwrap();
-    let key = iroh::SecretKey::from_bytes(&[1; 32]);
-    let submitter = own_submitter_key(&key).public();
-    let config = PoolConfig {
-        replication: ReplicationPolicy {
-            untrusted_replicas: 1,
-            trusted_at: 10,
-        },
-        canary_rate: 1.0,
-        ..PoolConfig::default()
-    };
-    let pool = Pool::open(&dir.path().join("pool"), key, config).unwrap();
-    let gpu = Capabilities {
-        adapter: "test".into(),
-        device_type: "cpu".into(),
-        max_buffer_size: 1 << 30,
-        max_storage_buffer_binding_size: 1 << 27,
-        max_workgroups_per_dimension: 65_535,
-        gflops: 1.0,
-    };
+    let CanaryPool {
+        pool,
+        submitter,
+        gpu,
+    } = canary_pool(dir.path());
     let ask = |who: &iroh::PublicKey| -> Vec<LeaseOffer> {
         match pool.ask(who, &gpu, 1, &[], None).unwrap() {
             WorkReply::Work { leases, .. } => leases,
@@ -715,4 +681,39 @@ fn the_tiny_model_in_memory_is_the_one_written_to_disk() {
     assert_eq!(sample.name, "Embedding 8 texts (tiny-bert)");
     let vectors = embeddings_output(run(&sample)).unwrap();
     assert_eq!(vectors.len(), 8 * 64 * 4);
+}
+
+/// A pool that sends a canary with every lease, trusting no provider before 10 good results, and the
+/// GPU of the providers asking it.
+struct CanaryPool {
+    pool: crate::pool::Pool,
+    submitter: iroh::PublicKey,
+    gpu: crate::protocol::Capabilities,
+}
+
+fn canary_pool(dir: &std::path::Path) -> CanaryPool {
+    use crate::pool::verify::ReplicationPolicy;
+    use crate::pool::{Pool, PoolConfig};
+    let key = iroh::SecretKey::from_bytes(&[1; 32]);
+    let submitter = crate::client::own_submitter_key(&key).public();
+    let config = PoolConfig {
+        replication: ReplicationPolicy {
+            untrusted_replicas: 1,
+            trusted_at: 10,
+        },
+        canary_rate: 1.0,
+        ..PoolConfig::default()
+    };
+    CanaryPool {
+        pool: Pool::open(&dir.join("pool"), key, config).unwrap(),
+        submitter,
+        gpu: crate::protocol::Capabilities {
+            adapter: "test".into(),
+            device_type: "cpu".into(),
+            max_buffer_size: 1 << 30,
+            max_storage_buffer_binding_size: 1 << 27,
+            max_workgroups_per_dimension: 65_535,
+            gflops: 1.0,
+        },
+    }
 }

@@ -297,6 +297,12 @@ mod tests {
             });
             assert!(input.wait_for_input(Duration::from_secs(20)).expect("wait"));
         });
+        // One move may come as several raw events, the last after the wait above ended (seen on a
+        // loaded machine): let them all arrive before the wait below, which must see no input.
+        while input
+            .wait_for_input(Duration::from_millis(300))
+            .expect("wait")
+        {}
         // A wake ends a long wait at once, and is not input.
         let wake = std::sync::Arc::new(Wake::new());
         let setter = std::sync::Arc::clone(&wake);
