@@ -30,6 +30,7 @@ pub enum Claim {
 
 /// Takes the folder's lock and address, or finds them taken.
 pub fn claim(address: &Path) -> io::Result<Claim> {
+    transport::prepare(address)?;
     let Some(lock) = Lock::take(address)? else {
         return Ok(Claim::Taken);
     };

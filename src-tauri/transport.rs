@@ -26,6 +26,12 @@ pub fn address(data_dir: &Path) -> PathBuf {
     platform::address(&hash.to_hex()[..16])
 }
 
+/// Makes what must exist before anything is kept beside `address` (on Unix the private runtime
+/// folder), so the single-instance lock there can be taken before the address is bound.
+pub fn prepare(address: &Path) -> io::Result<()> {
+    platform::prepare(address)
+}
+
 /// Takes `address` for this process. The caller holds the data folder's single-instance lock, so
 /// whatever is left at the address belongs to an app that is gone.
 pub fn bind(address: &Path) -> io::Result<Bound> {

@@ -31,10 +31,15 @@ pub struct Connection(UnixStream);
 /// Removes the socket's file when the app stops listening, so nothing connects to a dead socket.
 struct SocketFile(PathBuf);
 
-pub fn bind(address: &Path) -> io::Result<Bound> {
+pub fn prepare(address: &Path) -> io::Result<()> {
     if address.parent() == Some(runtime_dir().as_path()) {
         make_runtime_dir()?;
     }
+    Ok(())
+}
+
+pub fn bind(address: &Path) -> io::Result<Bound> {
+    prepare(address)?;
     match std::fs::remove_file(address) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
         _ => {}

@@ -40,6 +40,11 @@ pub struct Listener {
 #[derive(Debug)]
 pub struct Connection(std::fs::File);
 
+/// A pipe needs no folder.
+pub fn prepare(_address: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 pub fn bind(address: &Path) -> io::Result<Bound> {
     Ok(Bound {
         address: address.to_path_buf(),
