@@ -707,13 +707,6 @@ fn canary_pool(dir: &std::path::Path) -> CanaryPool {
     CanaryPool {
         pool: Pool::open(&dir.join("pool"), key, config).unwrap(),
         submitter,
-        gpu: crate::protocol::Capabilities {
-            adapter: "test".into(),
-            device_type: "cpu".into(),
-            max_buffer_size: 1 << 30,
-            max_storage_buffer_binding_size: 1 << 27,
-            max_workgroups_per_dimension: 65_535,
-            gflops: 1.0,
-        },
+        gpu: crate::pool::tests::gpu(),
     }
 }

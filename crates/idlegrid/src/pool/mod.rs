@@ -467,4 +467,4 @@ fn random_u64() -> u64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

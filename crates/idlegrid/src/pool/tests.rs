@@ -48,7 +48,8 @@ fn provider(n: u8) -> PublicKey {
     SecretKey::from_bytes(&[n + 100; 32]).public()
 }
 
-fn gpu() -> Capabilities {
+/// A provider's GPU as the pool tests describe it (the embedding tests ask with it too).
+pub(crate) fn gpu() -> Capabilities {
     Capabilities {
         adapter: "test".into(),
         device_type: "cpu".into(),
